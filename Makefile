@@ -1,0 +1,23 @@
+# Two entry points, both safe on a fresh offline machine of this project's kind:
+#   make book   install (once), execute the tutorial notebooks on CPU and build the site
+#   make test   install (once), run every notebook and the pytest suite
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: book test install
+
+$(STAMP): setup.py settings.ini
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)
+	.venv/bin/laic book
+
+test: $(STAMP)
+	.venv/bin/nbdev_export
+	git diff --exit-code --stat -- laic_nb || (echo "laic_nb/ is out of sync with nbs/: run nbdev_export and commit" && false)
+	LAIC_TEST_FLAGS="$${LAIC_TEST_FLAGS-slow}" $(PY) -m pytest -n 2 --durations=15 tests
