@@ -1,0 +1,147 @@
+"""Bad input and the closed form of the second paper's method (laic_nb.relational, laic_nb.centers).
+
+Fast (a few seconds on CPU): tiny random-weights open_clip model, synthetic data.
+"""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from laic_nb.core import l2_normalize
+from laic_nb.data import make_vl_blobs
+from laic_nb.relational import RelationalKMeans, consistent_pseudo_labels, knn_cosine, relational_matrix
+from laic_nb.centers import SemanticCenters, tiny_clip
+
+
+def _ridge_reference(x, t, lam):
+    "Least squares on the stacked system [T^T; sqrt(lam) I] c = [x; 0], one image at a time."
+    a = np.vstack([t.T, np.sqrt(lam) * np.eye(len(t))])
+    return np.stack([np.linalg.lstsq(a, np.r_[xi, np.zeros(len(t))], rcond=None)[0] for xi in x])
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 12), m=st.integers(1, 30), d=st.integers(1, 16),
+       lam=st.floats(0.05, 100.0), seed=st.integers(0, 2**16))
+def test_relational_matrix_equals_stacked_lstsq(n, m, d, lam, seed):
+    rng = np.random.default_rng(seed)
+    x = l2_normalize(rng.standard_normal((n, d)))
+    t = l2_normalize(rng.standard_normal((m, d)))
+    ref = _ridge_reference(x, t, lam)
+    tol = 2e-6 * max(1.0, np.abs(ref).max())
+    for how in ("auto", "text", "feature"):
+        c = relational_matrix(x, t, lam=lam, solve=how)
+        assert c.shape == (n, m) and c.dtype == np.float32
+        np.testing.assert_allclose(c, ref, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("m,d", [(40, 8), (5, 12)])  # M > d and M < d
+def test_relational_matrix_both_solves_agree(m, d):
+    rng = np.random.default_rng(1)
+    x, t = l2_normalize(rng.standard_normal((30, d))), l2_normalize(rng.standard_normal((m, d)))
+    np.testing.assert_allclose(relational_matrix(x, t, 10.0, "text"), relational_matrix(x, t, 10.0, "feature"),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("lam", [0, -1.0, float("nan"), float("inf")])
+def test_lam_must_be_positive(lam):
+    x = np.eye(3, 4, dtype=np.float32)
+    with pytest.raises(ValueError, match="lam must be a positive"):
+        relational_matrix(x, x, lam=lam)
+    with pytest.raises(ValueError, match="lam must be a positive"):
+        RelationalKMeans(2, text_features=x, lam=lam, filter_nouns=False).fit(x)
+
+
+def test_relational_matrix_rejects_bad_arrays():
+    x = np.ones((4, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="same CLIP model"):
+        relational_matrix(x, np.ones((5, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        relational_matrix(np.full((2, 3), np.nan), x)
+    with pytest.raises(ValueError, match="2-dimensional"):
+        relational_matrix(np.ones(3), x)
+
+
+def test_relational_matrix_respects_dense_budget(monkeypatch):
+    monkeypatch.setenv("LAIC_DENSE_BUDGET_GB", "0.000001")
+    x = np.ones((100, 4), dtype=np.float32)
+    with pytest.raises(MemoryError, match="relational matrix"):
+        relational_matrix(x, np.ones((50, 4)))
+
+
+@pytest.mark.parametrize("k", [20, 21, 0])
+def test_k_must_be_below_n(k):
+    c = np.random.default_rng(0).standard_normal((20, 3))
+    with pytest.raises(ValueError, match=f"k={k}, N=20"):
+        consistent_pseudo_labels(c, np.zeros(20, dtype=int), k=k)
+    if k >= 20:
+        with pytest.raises(ValueError, match="1 <= k < N"):
+            knn_cosine(c, k)
+
+
+def test_no_sample_passes_the_filter_names_the_numbers():
+    c = np.random.default_rng(0).standard_normal((30, 4))
+    labels = np.arange(30)  # every sample alone in its class: no neighbour ever agrees
+    with pytest.raises(ValueError, match=r"N=30, k=5, threshold=1.0, best score 0\.000"):
+        consistent_pseudo_labels(c, labels, k=5, threshold=1.0)
+    with pytest.raises(ValueError, match="threshold must be in"):
+        consistent_pseudo_labels(c, labels, k=5, threshold=1.5)
+
+
+def test_filter_scores_and_mask():
+    b = make_vl_blobs(n_samples=300, n_clusters=5, dim=32, n_nouns=60, random_state=0)
+    labels = b.labels.copy()
+    s, m = consistent_pseudo_labels(b.image_features, labels, k=5, threshold=0.6)
+    assert s.shape == (300,) and m.dtype == bool
+    assert np.all((s >= 0) & (s <= 1)) and np.array_equal(m, s >= 0.6)
+    assert np.all(np.isclose(s * 5, np.round(s * 5)))  # a share of k neighbours
+
+
+def test_knn_blockwise_matches_dense():
+    x = np.random.default_rng(3).standard_normal((37, 5)).astype(np.float32)
+    xn = l2_normalize(x)
+    full = xn @ xn.T
+    np.fill_diagonal(full, -np.inf)
+    for block in (1, 5, 37, None):
+        idx, sim = knn_cosine(x, 3, block_size=block)
+        np.testing.assert_array_equal(idx, np.argsort(-full, axis=1)[:, :3])
+        np.testing.assert_allclose(sim, np.sort(full, axis=1)[:, ::-1][:, :3], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def small():
+    b = make_vl_blobs(n_samples=120, n_clusters=4, dim=64, n_nouns=40, random_state=0)
+    return b, b.labels.copy(), np.ones(120, dtype=bool)
+
+
+def test_n_clusters_larger_than_pseudo_label_classes(small):
+    b, y, m = small
+    with pytest.raises(ValueError, match=r"n_clusters=5 is larger than the number of pseudo-label classes \(4\)"):
+        SemanticCenters(5, model=tiny_clip()).fit(b.image_features, y, m)
+    with pytest.raises(ValueError, match="the pseudo-labels have 4 classes but n_clusters=3"):
+        SemanticCenters(3, model=tiny_clip()).fit(b.image_features, y, m)
+
+
+def test_semantic_centers_other_bad_input(small):
+    b, y, m = small
+    model = tiny_clip()
+    with pytest.raises(ValueError, match="needs an open_clip model"):
+        SemanticCenters(4).fit(b.image_features, y, m)
+    with pytest.raises(ValueError, match="keeps no sample"):
+        SemanticCenters(4, model=model).fit(b.image_features, y, np.zeros(120, bool))
+    with pytest.raises(ValueError, match="boolean vector"):
+        SemanticCenters(4, model=model).fit(b.image_features, y, np.ones(120, int))
+    with pytest.raises(ValueError, match="integers"):
+        SemanticCenters(4, model=model).fit(b.image_features, y.astype(float), m)
+    with pytest.raises(TypeError, match="not supported"):
+        SemanticCenters(4, model=torch.nn.Linear(2, 2)).fit(b.image_features, y, m)
+
+
+def test_only_class_tokens_learn(small):
+    b, y, m = small
+    model = tiny_clip(custom_text=True)  # the CustomTextCLIP tower path
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    sc = SemanticCenters(4, model=model, epochs=2, init_steps=10, progress=False, num_threads=1)
+    sc.fit(b.image_features, y, m)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
+    assert not np.allclose(sc.centers_, sc.initial_centers_)  # the tokens did move
