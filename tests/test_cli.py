@@ -1,0 +1,151 @@
+"""The `laic` command: outputs of `laic cluster`, unreadable files, stratified --limit, bad input
+(one line, exit code 2), `laic bench --dry-run` offline, and a quick `laic demo`.
+
+Everything runs on small generated folders with the tiny random-weights model `laic-tiny`;
+nothing reads /work/shared or the network. Most calls run `main` in-process (`run_cli`);
+two go through the installed console script to check what a user sees."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from laic_nb.cli import run_cli
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker: pytest -n 2 on 2 cores would oversubscribe
+    import torch
+    torch.set_num_threads(1)
+
+TINY = ["--model", "laic-tiny", "--pretrained", "none", "--nouns", "40", "--quiet"]
+
+
+def laic_cmd(*args):
+    script = Path(sys.executable).parent / "laic"
+    head = [str(script)] if script.exists() else [sys.executable, "-c", "from laic_nb.cli import main; raise SystemExit(main())"]
+    return head + [str(a) for a in args]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    "Three colour classes of 8 images, plus a truncated JPEG and a text file."
+    root = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(0)
+    for c, cls in enumerate(["red", "green", "blue"]):
+        (root / cls).mkdir()
+        for i in range(8):
+            a = rng.integers(0, 70, (32, 32, 3))
+            a[..., c] += 180
+            Image.fromarray(a.astype(np.uint8)).save(root / cls / f"{i}.jpg")
+    (root / "blue" / "truncated.jpg").write_bytes((root / "blue" / "0.jpg").read_bytes()[:150])
+    (root / "red" / "notes.txt").write_text("not an image")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_cluster_writes_outputs_and_lists_skipped(folder, cache, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = run_cli("cluster", folder, "--k", "3", "--method", "tac-notrain", "--out", out, "--cache", cache, *TINY)
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} >= {"labels.csv", "report.json", "clusters.png"}
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["weights"] == "random" and rep["random_weights"] is True
+    assert rep["n_images_clustered"] == 24 and rep["n_skipped"] == 2
+    assert sorted(Path(s["path"]).name for s in rep["skipped"]) == ["notes.txt", "truncated.jpg"]
+    assert set(rep["timings_s"]) >= {"scan", "load_model", "image_features", "vocabulary", "cluster", "write", "total"}
+    assert rep["versions"]["torch"] and rep["parameters"]["k_used"] == 3 and rep["metrics"]["acc"] >= 0
+    rows = list(csv.DictReader(open(out / "labels.csv")))
+    assert len(rows) == 24 and set(rows[0]) == {"path", "cluster", "cluster_name"}
+    assert not any("truncated" in r["path"] or "notes" in r["path"] for r in rows)
+    assert all(r["cluster_name"] for r in rows)
+    assert err.count("laic: warning:") == 1 and "truncated.jpg" in err and "notes.txt" in err
+    assert "RANDOM weights" in err
+
+
+def test_limit_is_stratified_and_seeded(folder, cache, tmp_path):
+    paths = []
+    for run in range(2):
+        out = tmp_path / f"o{run}"
+        code, _, err = run_cli("cluster", folder, "--k", "2", "--method", "tac-notrain", "--limit", "6", "--seed", "3",
+                               "--out", out, "--cache", cache, "--no-figure", *TINY)
+        assert code == 0, err
+        paths.append([r["path"] for r in csv.DictReader(open(out / "labels.csv"))])
+    # 6 files drawn 2 per class folder (seeded); the truncated JPEG may be among them and is then skipped
+    assert paths[0] == paths[1] and len(paths[0]) in (5, 6)
+    assert {Path(p).parent.name for p in paths[0]} == {"red", "green", "blue"}
+
+
+def test_k_auto_and_zeroshot(folder, cache, tmp_path):
+    code, _, err = run_cli("cluster", folder, "--k", "auto", "--method", "relational", "--out", tmp_path / "a",
+                           "--cache", cache, "--no-figure", *TINY)
+    assert code == 0, err
+    rep = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert rep["parameters"]["k"] == "auto" and 2 <= rep["parameters"]["k_used"] <= 20
+    code, _, err = run_cli("cluster", folder, "--method", "zeroshot", "--out", tmp_path / "z", "--cache", cache,
+                           "--no-figure", *TINY)
+    assert code == 0, err
+    rep = json.loads((tmp_path / "z" / "report.json").read_text())
+    assert rep["unsupervised"] is False and "not an unsupervised result" in rep["metrics_note"]
+    assert {c["name"] for c in rep["clusters"]} <= {"red", "green", "blue"}
+
+
+@pytest.mark.parametrize("case", ["missing folder", "empty folder", "k=1", "k>images", "k not a number",
+                                  "unknown method", "unknown model", "unknown option", "bad nouns file"])
+def test_bad_input_is_one_line_exit_2(case, folder, tmp_path):
+    (tmp_path / "empty").mkdir()
+    argv = {"missing folder": ["cluster", tmp_path / "nope", "--k", "3"],
+            "empty folder": ["cluster", tmp_path / "empty", "--k", "3"],
+            "k=1": ["cluster", folder, "--k", "1"],
+            "k>images": ["cluster", folder, "--k", "1000"],
+            "k not a number": ["cluster", folder, "--k", "many"],
+            "unknown method": ["cluster", folder, "--method", "dbscan"],
+            "unknown model": ["cluster", folder, "--model", "ViT-Q-99"],
+            "unknown option": ["cluster", folder, "--colour", "red"],
+            "bad nouns file": ["cluster", folder, "--k", "3", "--out", tmp_path / "o", "--nouns", tmp_path / "none.txt",
+                               "--model", "laic-tiny", "--pretrained", "none", "--quiet", "--no-cache"]}[case]
+    code, out, err = run_cli(*argv)
+    assert code == 2, (out, err)
+    assert err.startswith("laic: error: ") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_console_script_bad_input_and_dry_run(tmp_path):
+    "Through the installed `laic` script: a one-line error with exit 2, and an offline benchmark plan."
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    res = subprocess.run(laic_cmd("cluster", tmp_path / "missing", "--k", "10"), capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and res.stderr.startswith("laic: error:"), res.stderr
+    res = subprocess.run(laic_cmd("bench", "--dataset", "cifar10", "stl10", "--methods", "ntk-rad", "kmeans",
+                                  "--seeds", "0", "1", "2", "--dry-run"), capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr
+    for needle in ("cifar10", "stl10", "CIFAR-10 python archive", "STL-10", "ViT-B-32", "openai", "ntk-rad, kmeans", "0 1 2"):
+        assert needle in res.stdout, needle
+
+
+def test_features_then_cluster_reuses_the_cache(folder, tmp_path):
+    cache = tmp_path / "c"
+    code, out, err = run_cli("features", folder, "--model", "laic-tiny", "--pretrained", "none", "--cache", cache,
+                             "--nouns", "40", "--quiet")
+    assert code == 0, err
+    assert "0 of 1 chunks from the cache" in out and "40 nouns encoded" in out and "2 skipped" in out
+    code, _, err = run_cli("cluster", folder, "--k", "3", "--method", "tac-notrain", "--out", tmp_path / "o",
+                           "--cache", cache, "--no-figure", *TINY)
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert code == 0 and rep["cache"]["chunks_from_cache"] == rep["cache"]["chunks_total"] == 1
+
+
+def test_demo_quick(folder, tmp_path):
+    code, out, err = run_cli("demo", "--images", folder, "--limit", "12", "--k", "3", "--nouns", "30", "--seeds", "1",
+                             "--method", "tac-notrain", "--methods", "tac-notrain", "zeroshot", "--model", "laic-tiny", "--pretrained", "none",
+                             "--out", tmp_path / "demo", "--cache", tmp_path / "c")
+    assert code == 0, err
+    assert "RANDOM weights" in out and "SYNTHETIC" in out and "tac-notrain" in out
+    assert (tmp_path / "demo" / "real" / "report.json").exists() and (tmp_path / "demo" / "synthetic.md").exists()
