@@ -5,7 +5,8 @@ What changes against `kernel_topk` (laic_nb/ntk.py, as of this writing):
    feeds the running top-q lists of its rows (top-k along rows) *and* of its columns (top-k along columns). This halves
    the two GEMMs, which are most of the time.
 2. Square tiles of `block` x `block` (default 4096 on CPU) instead of (2^24/N) x N row panels; running top-q lists are
-   merged per tile (cat + topk over 2q values).
+   merged per tile (cat + topk over 2q values). (A 'threshold' selection -- only entries above each row's current q-th
+   best -- was tried and is slower on the CPU: `nonzero` over a 4096^2 tile costs more than `topk`; kept as an option.)
 3. In-place products (`u.mul_(v)`), one `u` shared by all prompt graphs (as before), and the semantic probabilities
    either stored (N x M per prompt, default) or recomputed per column block from X and T (`recompute_s=True`: the
    memory-light variant the GPU path needs at N = 1.28M, where S would be 109 GB; costs a fraction d / block more flops).
@@ -56,7 +57,7 @@ def _update(best_v, best_i, k, offset: int, knn: int, select: str = "threshold")
 
 @torch.no_grad()
 def sym_kernel_topk(x, s=None, knn: int = 30, scale: float = 1.0, block: int = 4096, device="cpu",
-                    t=None, tau: float | None = None, recompute_s: bool = False, select: str = "threshold"):
+                    t=None, tau: float | None = None, recompute_s: bool = False, select: str = "topk"):
     """Top-`knn` (indices, values) per row of `scale * (x x^T) * (s_b s_b^T)` for every prompt b, self excluded.
 
     `s`: (N, M) or (B, N, M) semantic probabilities; or give `t` ((M, d) or (B, M, d)) and `tau` with `recompute_s=True`
@@ -94,7 +95,8 @@ def sym_kernel_topk(x, s=None, knn: int = 30, scale: float = 1.0, block: int = 4
                 if diag: k.fill_diagonal_(-torch.inf)
                 best_v[b, i0:i1], best_i[b, i0:i1] = _update(best_v[b, i0:i1], best_i[b, i0:i1], k, j0, knn, select)
                 if not diag:
-                    best_v[b, j0:j1], best_i[b, j0:j1] = _update(best_v[b, j0:j1], best_i[b, j0:j1], k.T, i0, knn, select)
+                    kt = k.T.contiguous()  # a contiguous copy: top-k along strided rows is slower than the copy
+                    best_v[b, j0:j1], best_i[b, j0:j1] = _update(best_v[b, j0:j1], best_i[b, j0:j1], kt, i0, knn, select)
     best_v.mul_(scale)
     idx, val = best_i.cpu().numpy(), best_v.cpu().numpy()
     return (idx[0], val[0]) if single else (idx, val)
@@ -138,3 +140,33 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+
+def proto_case(data: str, variant: str = "naive", n_clusters: int = 10, tau: float = 0.04, knn: int = 30, device: str = "cpu",
+               block: int = 4096, recompute_s: bool = False, labels_out: str | None = None, select: str = "topk") -> dict:
+    """NTK-SC naive with the proposed kernel (a `bench/run.py --proto` case, run in a fresh process): semantic
+    probabilities, `sym_kernel_topk`, the library's `mutual_knn_graph` and `spectral_clustering`; stage times."""
+    from laic_nb.ntk import semantic_probs, mutual_knn_graph
+    from laic_nb.spectral import spectral_clustering
+    from laic_nb.metrics import evaluate
+    d = dict(np.load(data))
+    x, t, y = d["x"], d["t"], d["y"]
+    stages = {}
+    sync = (lambda: torch.cuda.synchronize()) if device.startswith("cuda") else (lambda: None)
+    t_all = t0 = time.perf_counter()
+    c_all = time.process_time()
+    if recompute_s: s = None
+    else: s = semantic_probs(x, t, tau, device=device)
+    sync(); stages["semantic_probs"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    i, v = sym_kernel_topk(x, s, knn, 1 / tau**2, block=block, device=device, t=t, tau=tau, recompute_s=recompute_s, select=select)
+    sync(); stages["kernel_topk"] = time.perf_counter() - t0
+    t0 = time.perf_counter(); a = mutual_knn_graph(i, v); stages["mutual_knn_graph"] = time.perf_counter() - t0
+    t0 = time.perf_counter(); labels = spectral_clustering(a, n_clusters); stages["spectral_clustering"] = time.perf_counter() - t0
+    out = {"case": "proto_naive", "n": int(len(x)), "seconds": time.perf_counter() - t_all, "stages": stages,
+           "cpu_seconds": time.process_time() - c_all,
+           "impl": f"bench/proto_topk.py sym_kernel_topk(block={block}, recompute_s={recompute_s}, select={select})",
+           "vs_truth": evaluate(y, labels), "threads": torch.get_num_threads()}
+    if device.startswith("cuda"): out["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated())
+    if labels_out: np.save(labels_out, labels); out["labels"] = labels_out
+    return out

@@ -93,10 +93,14 @@ def test_dense_references(tiny_budget, big):
 def test_estimators_dense_options(tiny_budget, big):
     cluster = _module("laic_nb.cluster")
     x, t = big
-    est = cluster.NTKSpectralClustering(n_clusters=10, text_features=t[0], knn=None)
+    est = cluster.NTKSpectralClustering(n_clusters=10, text_features=t[0], variant="naive", knn=None)
     raises_fast(lambda: est.fit(x), "sparse")
     est = cluster.NTKSpectralClustering(n_clusters=10, text_features=t, variant="pe", knn=None)
     raises_fast(lambda: est.fit(x), "sparse")
+    est = cluster.NTKSpectralClustering(n_clusters=10, text_features=t, variant="rad", knn=None)
+    raises_fast(lambda: est.fit(x), "sparse")
+    est = cluster.ClipSpectralClustering(n_clusters=10, affinity="rbf")
+    raises_fast(lambda: est.fit(x), "cosine_knn")  # names the sparse mutual-kNN alternative
 
 
 def test_sparse_paths_do_not_trip_the_guard(tiny_budget):
@@ -109,3 +113,8 @@ def test_sparse_paths_do_not_trip_the_guard(tiny_budget):
     graphs = ntk.ntk_affinities(f["x"], f["pt"], knn=10, device="cpu")
     rad = _module("laic_nb.rad")
     assert sp.issparse(rad.rad(graphs, n_outer=1, n_diffusion=1).affinity)
+    cluster = _module("laic_nb.cluster")
+    for variant, t in (("naive", f["t"]), ("rad", f["pt"])):
+        est = cluster.NTKSpectralClustering(n_clusters=3, text_features=t, variant=variant, knn=10, n_outer=1, n_diffusion=1).fit(f["x"])
+        assert sp.issparse(est.affinity_) and len(est.labels_) == 3000
+    assert len(cluster.ClipSpectralClustering(n_clusters=3, knn=10).fit(f["x"]).labels_) == 3000
