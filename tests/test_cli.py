@@ -144,8 +144,8 @@ def test_features_then_cluster_reuses_the_cache(folder, tmp_path):
 
 def test_demo_quick(folder, tmp_path):
     code, out, err = run_cli("demo", "--images", folder, "--limit", "12", "--k", "3", "--nouns", "30", "--seeds", "1",
-                             "--method", "tac-notrain", "--methods", "tac-notrain", "zeroshot", "--model", "laic-tiny", "--pretrained", "none",
+                             "--methods", "tac-notrain", "ntk-naive", "zeroshot", "--model", "laic-tiny", "--pretrained", "none",
                              "--out", tmp_path / "demo", "--cache", tmp_path / "c")
     assert code == 0, err
-    assert "RANDOM weights" in out and "SYNTHETIC" in out and "tac-notrain" in out
+    assert "RANDOM weights" in out and "SYNTHETIC" in out and "ntk-naive" in out and "method ntk-rad" in out
     assert (tmp_path / "demo" / "real" / "report.json").exists() and (tmp_path / "demo" / "synthetic.md").exists()
