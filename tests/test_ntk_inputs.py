@@ -169,10 +169,11 @@ def test_planted_partition_recovered(seed, sizes):
     assert cluster_acc(y, spectral_clustering(a, len(sizes), assign_labels="kmeans", random_state=seed)) == 1.0
 
 
-@SETTINGS
-@given(seed=st.integers(0, 2**31 - 1), sizes=st.lists(st.integers(100, 160), min_size=2, max_size=4))
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), sizes=st.lists(st.integers(130, 160), min_size=2, max_size=3))
 def test_eigsh_matches_dense(seed, sizes):
     a, _ = planted_partition(sizes, p_in=0.2, p_out=0.02, random_state=seed)
+    assert a.shape[0] > 256  # large enough for the ARPACK route
     k = len(sizes) + 1
     vals, vecs = top_eigenpairs(a, k, random_state=seed)
     dv = np.linalg.eigvalsh(normalized_affinity(a).toarray())[::-1][:k]
