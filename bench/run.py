@@ -24,7 +24,7 @@ CIFAR_JPEG = os.environ.get("LAIC_CIFAR10_JPEG", str(ROOT.parent / "shared" / "d
 
 # Peak bytes of the dense reference per N^2 (measured; see the `calibration` printout of a run): used to skip sizes that do
 # not fit the budget before trying them.
-DENSE_BYTES_PER_N2 = {"dense_naive": 40.0, "dense_rad": 48.0}
+DENSE_BYTES_PER_N2 = {"dense_naive": 36.0, "dense_rad": 48.0}
 
 
 def machine_info(device: str) -> dict:
@@ -41,9 +41,30 @@ def machine_info(device: str) -> dict:
     if device.startswith("cuda") and torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
         info["gpu"], info["gpu_memory_bytes"] = p.name, p.total_memory
-    try: info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    try:
+        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        info["git_dirty"] = subprocess.run(["git", "status", "--porcelain", "laic_nb", "bench"], cwd=ROOT, capture_output=True,
+                                           text=True).stdout.split("\n")
     except OSError: pass
     return info
+
+
+CODE_FILES = ("ntk", "spectral", "rad", "cluster", "performance")
+
+
+def code_fingerprint() -> dict:
+    "Short sha1 of the library modules a case runs (others edit them while benchmarks run: record what was measured)."
+    import hashlib
+    out = {}
+    for m in CODE_FILES:
+        p = ROOT / "laic_nb" / f"{m}.py"
+        if p.exists(): out[m] = hashlib.sha1(p.read_bytes()).hexdigest()[:10]
+    return out
+
+
+def available_memory():
+    try: return next(int(l.split()[1]) * 1024 for l in open("/proc/meminfo") if l.startswith("MemAvailable"))
+    except (OSError, StopIteration): return None
 
 
 def load_average() -> list:
@@ -82,10 +103,10 @@ class Bench:
 
     def measure(self, target, kwargs, env=None, label=""):
         from laic_nb.performance import measure_call
-        la0 = load_average()
+        la0, code = load_average(), code_fingerprint()
         r = measure_call(target, kwargs, timeout=self.args.timeout, env=env)
         row = {"label": label, "load_before": la0, "load_after": load_average(), "wall_s": r["wall_s"],
-               "peak_rss_bytes": r["peak_rss_bytes"], "ok": r["ok"]}
+               "peak_rss_bytes": r["peak_rss_bytes"], "ok": r["ok"], "code": code}
         if r["ok"]: row |= r["result"]
         else: row["error"] = r.get("error", "?") + ("\n" + r.get("traceback", r.get("stderr", "")))[-1500:]
         return row
@@ -107,6 +128,9 @@ class Bench:
             need = DENSE_BYTES_PER_N2[case] * n * n
             if need > a.dense_budget_gb * 1e9:
                 return f"skipped: needs ~{need / 1e9:.0f} GB (> budget {a.dense_budget_gb:.0f} GB)"
+            avail = available_memory()
+            if avail is not None and need > 0.85 * avail:  # never push the machine (and its other users) into the OOM killer
+                return f"skipped: needs ~{need / 1e9:.0f} GB, only {avail / 1e9:.0f} GB available now"
             if case == "dense_rad" and n > a.dense_rad_max_n:
                 prev = [r for r in self.rows if r.get("case") == case and r.get("ok")]
                 est = f", est. {prev[-1]['seconds'] * (n / prev[-1]['n']) ** 2 / 60:,.0f} min" if prev else ""
@@ -241,6 +265,7 @@ class Bench:
                 dt, dm = cell(d, "seconds", fmt_s), cell(d, "peak_rss_bytes", fmt_gb)
                 if d is not None and not d.get("ok"): dm = ""
                 st, sm = cell(s, "seconds", fmt_s), cell(s, "peak_rss_bytes", fmt_gb)
+                if s is not None and not s.get("ok"): sm = ""
                 ok = d and s and d.get("ok") and s.get("ok")
                 sp = f"{d['seconds'] / s['seconds']:.1f}x / {d['cpu_seconds'] / s['cpu_seconds']:.1f}x" if ok else "-"
                 mr = f"{d['peak_rss_bytes'] / s['peak_rss_bytes']:.1f}x" if ok else "-"
@@ -250,7 +275,7 @@ class Bench:
                 lines.append(f"| {n:,} | {dt} | {dm} | {st} | {sm} | {sp} | {mr} | {ag} | {vt} |")
         protos = [r for r in self.rows if r.get("case") == "proto_naive" and r.get("ok")]
         if protos:
-            lines += ["\n**Proposed kernel** (bench/proto_topk.py: symmetric tiles, threshold selection) in the naive pipeline\n",
+            lines += ["\n**Proposed kernel** (bench/proto_topk.py: symmetric tiles) inside NTKSpectralClustering(variant='naive')\n",
                       "| N | time | peak RSS | stages | vs current sparse path | agreement with it NMI |", "|---:|---:|---:|---|---:|---:|"]
             for r in protos:
                 s = get("sparse_naive", r["n"])
