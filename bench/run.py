@@ -382,7 +382,7 @@ def parse(argv=None):
     a = p.parse_args(argv)
     if a.quick:
         a.sizes = a.sizes or [1000, 2500, 5000]
-        a.timeout, a.dense_rad_max_n, a.food_seeds, a.feature_images = min(a.timeout, 120), min(a.dense_rad_max_n, 1000), 2, 64
+        a.timeout, a.dense_rad_max_n, a.food_seeds, a.feature_images = min(a.timeout, 60), min(a.dense_rad_max_n, 1000), 2, 64
         a.models = a.models[:1]
     a.sizes = sorted(a.sizes or [2500, 10000, 20000, 60000])
     if a.proto and "proto_naive" not in a.cases: a.cases.append("proto_naive")
