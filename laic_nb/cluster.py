@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 from .core import check_features, check_same_dim, check_dense_budget, l2_normalize
-from .ntk import check_tau, check_knn, semantic_probs, kernel_topk, mutual_knn_graph, ntk_kernel
+from .ntk import check_tau, check_knn, ntk_topk, kernel_topk, mutual_knn_graph, ntk_kernel
 from .spectral import spectral_clustering, estimate_n_clusters, check_n_clusters
 from .rad import rad
 
@@ -103,8 +103,7 @@ class NTKSpectralClustering(_ClusterMixin):
                 np.maximum(k, 0, out=k); np.fill_diagonal(k, 0)
                 graphs.append(k)
             return graphs, None, None
-        s = np.stack([semantic_probs(x, tb, self.tau, device=self.device) for tb in prompts])
-        idx, val = kernel_topk(x, s, self.knn, scale=1.0 / self.tau**2, device=self.device)
+        idx, val = ntk_topk(x, prompts, self.tau, self.knn, device=self.device)
         return [mutual_knn_graph(idx[b], val[b]) for b in range(nb)], idx, val
 
     def fit(self, X, y=None):

@@ -12,7 +12,7 @@ from .spectral import check_affinity, normalized_affinity
 
 # %% auto #0
 __all__ = ['project_simplex', 'beta_step', 'pairwise_beta_update', 'beta_coordinate_descent', 'RADResult', 'check_affinities',
-           'rad']
+           'union_pattern', 'pattern_products', 'rad']
 
 # %% ../nbs/09_rad.ipynb #0c9e8a59
 def project_simplex(v) -> np.ndarray:
@@ -78,51 +78,109 @@ def _check_rad_params(mu, lam, n_outer, n_diffusion):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0: raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
 
 # %% ../nbs/09_rad.ipynb #0d49b354
-def _frob2(a) -> float: return float(a.multiply(a).sum()) if sp.issparse(a) else float(np.vdot(a, a))
-def _inner(a, b) -> float: return float(a.multiply(b).sum()) if sp.issparse(a) else float(np.vdot(a, b))
+try: import numba
+except ImportError: numba = None  # the scipy products below work without it (slower)
 
+def union_pattern(graphs) -> sp.csr_matrix:
+    "The fixed support $\\mathcal P$ of the sparse path: the diagonal plus every edge of every graph (CSR, sorted, 0/1)."
+    n = graphs[0].shape[0]
+    p = sp.eye(n, format="csr", dtype=np.float64)
+    for g in graphs: p = p + (sp.csr_matrix(g) != 0).astype(np.float64)
+    p = (p != 0).astype(np.float64).tocsr()
+    p.sort_indices()
+    return p
+
+if numba is not None:
+    @numba.njit(parallel=True, cache=True)
+    def _masked_sandwich(s_ptr, s_idx, s_val, p_ptr, p_idx, p_mirror, a_val, out, n_chunks):
+        "out[b, e] = (S_b A S_b)_ij for each pattern entry e = (i, j); A given by its pattern values `a_val`."
+        n, nb = len(p_ptr) - 1, s_ptr.shape[0]
+        chunk = (n + n_chunks - 1) // n_chunks
+        for t in numba.prange(n_chunks):
+            buf = np.zeros(n)
+            for b in range(nb):
+                sb = s_ptr[b]
+                for i in range(t * chunk, min(n, t * chunk + chunk)):
+                    for e in range(sb[i], sb[i + 1]):  # buf = row i of S_b A
+                        for f in range(p_ptr[s_idx[e]], p_ptr[s_idx[e] + 1]): buf[p_idx[f]] += s_val[e] * a_val[f]
+                    for e in range(p_ptr[i], p_ptr[i + 1]):
+                        j = p_idx[e]
+                        if j < i: continue
+                        z = 0.0
+                        for f in range(sb[j], sb[j + 1]): z += buf[s_idx[f]] * s_val[f]
+                        out[b, e] = z
+                        out[b, p_mirror[e]] = z
+                    for e in range(sb[i], sb[i + 1]):  # clear what was touched
+                        for f in range(p_ptr[s_idx[e]], p_ptr[s_idx[e] + 1]): buf[p_idx[f]] = 0.0
+
+def pattern_products(s, pattern: sp.csr_matrix, compiled: bool | None = None):
+    "A function mapping $\\hat A$'s values on `pattern` to the (B, nnz) values of $\\Pi_{\\mathcal P}(S_b \\hat A S_b)$."
+    n, nb = pattern.shape[0], len(s)
+    s = [sp.csr_matrix(g, dtype=np.float64) for g in s]
+    if compiled is None: compiled = numba is not None
+    if not compiled:
+        rows, cols = np.repeat(np.arange(n), np.diff(pattern.indptr)), pattern.indices
+        def products(a_val):
+            a = sp.csr_matrix((a_val, pattern.indices, pattern.indptr), shape=(n, n))
+            return np.stack([np.asarray((sb @ (a @ sb))[rows, cols]).ravel() for sb in s])
+        return products
+    offsets = np.cumsum([0] + [g.nnz for g in s])
+    s_ptr = np.stack([g.indptr.astype(np.int64) + offsets[b] for b, g in enumerate(s)])
+    s_idx = np.concatenate([g.indices for g in s]).astype(np.int64)
+    s_val = np.concatenate([g.data for g in s])
+    position = sp.csr_matrix((np.arange(1, pattern.nnz + 1, dtype=np.float64), pattern.indices, pattern.indptr), shape=(n, n))
+    mirror = position.T.tocsr(); mirror.sort_indices()  # pattern is symmetric: same layout, entry (j, i) at each (i, j)
+    p_ptr, p_idx, p_mirror = pattern.indptr.astype(np.int64), pattern.indices.astype(np.int64), mirror.data.astype(np.int64) - 1
+    n_chunks = 16 * numba.get_num_threads()
+    def products(a_val):
+        out = np.empty((nb, pattern.nnz))
+        _masked_sandwich(s_ptr, s_idx, s_val, p_ptr, p_idx, p_mirror, np.ascontiguousarray(a_val, np.float64), out, n_chunks)
+        return out
+    return products
+
+# %% ../nbs/09_rad.ipynb #4d91be43
 def rad(affinities, mu: float = 0.1, lam: float = 10.0, n_outer: int = 5, n_diffusion: int = 8,
-        sparse: bool | None = None) -> RADResult:
+        sparse: bool | None = None, progress: bool = False) -> RADResult:
     "Regularised affinity diffusion: fuse B graphs into one affinity and simplex weights (dense or kNN-pattern sparse)."
+    from tqdm.auto import tqdm
     _check_rad_params(mu, lam, n_outer, n_diffusion)
     graphs = check_affinities(affinities)
     n, nb = graphs[0].shape[0], len(graphs)
     if sparse is None: sparse = any(sp.issparse(g) for g in graphs)
-    if sparse:
+    if sparse:  # A_hat is the vector of its values on the pattern
         s = [normalized_affinity(sp.csr_matrix(g)) for g in graphs]
-        pattern = sp.eye(n, format="csr")
-        for sb in s: pattern = pattern + (sb != 0).astype(np.float64)
-        pattern = (pattern != 0).astype(np.float64).tocsr()
-        a = sp.eye(n, format="csr")
-        eye = sp.eye(n, format="csr")
-        def products(a):  # Pi_P(S_b A S_b), one graph at a time
-            return [(sb @ (a @ sb)).multiply(pattern).tocsr() for sb in s]
+        pattern = union_pattern(s)
+        products = pattern_products(s, pattern)
+        eye = (np.repeat(np.arange(n), np.diff(pattern.indptr)) == pattern.indices).astype(np.float64)
+        trace = lambda a: float(a @ eye)
     else:
         check_dense_budget(n, n_arrays=nb + 3, itemsize=8, what=f"dense RAD over {nb} graphs",
                            hint="pass sparse kNN graphs (ntk_affinities) to use the sparse path")
         s = [normalized_affinity(g) for g in graphs]  # kept sparse when given sparse: S_b A S_b costs O(nnz N)
-        a, eye = np.eye(n), np.eye(n)
+        eye, trace = np.eye(n), lambda a: float(np.trace(a))
         def products(a):  # S (S A)^T = S A S for symmetric A, and C-contiguous
             return [np.ascontiguousarray(sb @ np.asarray(sb @ a).T) if sp.issparse(sb) else sb @ a @ sb for sb in s]
-    beta = np.full(nb, 1.0 / nb)
+    beta, a = np.full(nb, 1.0 / nb), eye.copy()
     def evaluate_at(a, z):
-        aa = _frob2(a)
-        losses = np.array([aa - _inner(a, zb) for zb in z])
-        dist_eye = aa - 2 * float(a.diagonal().sum()) + n  # ||A - I||^2
+        aa = float(np.vdot(a, a))
+        losses = np.array([aa - float(np.vdot(a, zb)) for zb in z])
+        dist_eye = aa - 2 * trace(a) + n  # ||A - I||^2
         return losses, float(beta @ losses + mu * dist_eye + lam / 2 * beta @ beta)
     z = products(a)
     losses, f = evaluate_at(a, z)
     res = RADResult(a, beta.copy(), [f], ["start"], [beta.copy()])
+    bar = tqdm(total=n_outer * (n_diffusion + 1), desc="RAD steps", disable=not progress, leave=False)
     for _ in range(n_outer):
         for _ in range(n_diffusion):
             a = sum(bb / (1 + mu) * zb for bb, zb in zip(beta, z)) + mu / (1 + mu) * eye
-            if sparse: a = sp.csr_matrix(a)
             z = products(a)
             losses, f = evaluate_at(a, z)
-            res.objective.append(f); res.steps.append("A"); res.beta_history.append(beta.copy())
+            res.objective.append(f); res.steps.append("A"); res.beta_history.append(beta.copy()); bar.update()
         beta = beta_step(losses, lam)
         losses, f = evaluate_at(a, z)
-        res.objective.append(f); res.steps.append("beta"); res.beta_history.append(beta.copy())
+        res.objective.append(f); res.steps.append("beta"); res.beta_history.append(beta.copy()); bar.update()
+    bar.close()
+    if sparse: a = sp.csr_matrix((a, pattern.indices, pattern.indptr), shape=(n, n))
     a = (a + a.T) * 0.5  # symmetric in exact arithmetic; remove rounding asymmetry
     if sparse:
         a = sp.csr_matrix(a); np.maximum(a.data, 0, out=a.data); a.eliminate_zeros(); a.sort_indices()
