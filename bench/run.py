@@ -145,7 +145,7 @@ class Bench:
 
     def run_scaling(self):
         a = self.args
-        cases = [c for c in ("idle", "sparse_naive", "proto_naive", "dense_naive", "sparse_rad", "dense_rad") if c in a.cases]
+        cases = [c for c in ("idle", "sparse_naive", "dense_naive", "sparse_rad", "dense_rad") if c in a.cases]
         env = {"LAIC_DENSE_BUDGET_GB": str(a.dense_budget_gb / 1.073741824)}  # GB -> GiB as check_dense_budget reads it
         for n in a.sizes:
             self.say(f"\n== N = {n:,} ==")
@@ -160,11 +160,7 @@ class Bench:
                           labels_out=str(self.out / "labels" / f"{case}_{n}.npy"))
                 if a.profile and case.startswith("sparse"): kw["profile_out"] = str(self.out / f"profile_{case}_{n}.pstats")
                 if case == "sparse_rad" or case == "dense_rad": kw["params"] = dict(a.rad_params)
-                if case == "proto_naive":
-                    kw = dict(data=str(path), n_clusters=a.n_clusters, device=a.device, block=a.proto_block,
-                              recompute_s=a.proto_recompute_s, labels_out=kw["labels_out"])
-                    row = self.measure(f"{HERE / 'proto_topk.py'}:proto_case", kw, env=env, label=case)
-                else: row = self.measure("laic_nb.performance:bench_case", kw, env=env, label=case)
+                row = self.measure("laic_nb.performance:bench_case", kw, env=env, label=case)
                 row.setdefault("case", case); row.setdefault("n", n)
                 self.rows.append(row)
                 if row["ok"]:
@@ -173,7 +169,6 @@ class Bench:
                              + (f"  vs truth NMI {vt['nmi']:.3f} ACC {vt['acc']:.3f}" if vt else "")
                              + f"  load {row['load_before'][0] if row['load_before'] else '?'}  [{row.get('impl', '')}]")
                     if row.get("profile_top") and a.profile: (self.out / f"profile_{case}_{n}.txt").write_text(row["profile_top"])
-                    if row.get("stages"): self.say("      stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in row["stages"].items()))
                     if row.get("cuda_peak_bytes"): self.say(f"      CUDA peak allocated {fmt_gb(row['cuda_peak_bytes'])}")
                 else: self.say(f"  {case:13s} FAILED: {row['error'][:600]}")
                 self.save()
@@ -273,20 +268,6 @@ class Bench:
                 ag = f"{ag['nmi']:.3f} / {ag['acc']:.3f}" if ag else "-"
                 vt = f"{s['vs_truth']['nmi']:.3f}" if s and s.get("ok") and s.get("vs_truth") else "-"
                 lines.append(f"| {n:,} | {dt} | {dm} | {st} | {sm} | {sp} | {mr} | {ag} | {vt} |")
-        protos = [r for r in self.rows if r.get("case") == "proto_naive" and r.get("ok")]
-        if protos:
-            lines += ["\n**Proposed kernel** (bench/proto_topk.py: symmetric tiles) inside NTKSpectralClustering(variant='naive')\n",
-                      "| N | time | peak RSS | stages | vs current sparse path | agreement with it NMI |", "|---:|---:|---:|---|---:|---:|"]
-            for r in protos:
-                s = get("sparse_naive", r["n"])
-                sp_ = (f"{s['seconds'] / r['seconds']:.2f}x (CPU time {s['cpu_seconds'] / r['cpu_seconds']:.2f}x)"
-                       if s and s.get("ok") else "-")
-                ag = "-"
-                if s and s.get("ok") and s.get("labels"):
-                    from laic_nb.metrics import evaluate
-                    ag = f"{evaluate(np.load(s['labels']), np.load(r['labels']))['nmi']:.4f}"
-                st = ", ".join(f"{k} {v:.1f} s" for k, v in r["stages"].items())
-                lines.append(f"| {r['n']:,} | {fmt_s(r['seconds'])} | {fmt_gb(r['peak_rss_bytes'])} | {st} | {sp_} | {ag} |")
         idle = next((r for r in self.rows if r.get("case") == "idle" and r.get("ok")), None)
         if idle: lines.append(f"\nMemory floor (interpreter + imports + features of N={idle['n']:,}, nothing run): {fmt_gb(idle['peak_rss_bytes'])}.")
         food = [r for r in self.rows if str(r.get("case", "")).startswith("food101_") and r.get("ok")]
@@ -369,9 +350,6 @@ def parse(argv=None):
     p.add_argument("--timeout", type=float, default=900, help="seconds per case; later sizes are skipped when predicted to exceed it")
     p.add_argument("--rad-params", type=json.loads, default={}, help='JSON dict passed to both RAD paths, e.g. \'{"n_outer": 5}\'')
     p.add_argument("--profile", action="store_true", help="cProfile the sparse cases; writes profile_*.txt/.pstats")
-    p.add_argument("--proto", action="store_true", help="also run the proposed kernel (bench/proto_topk.py) as case proto_naive")
-    p.add_argument("--proto-block", type=int, default=4096)
-    p.add_argument("--proto-recompute-s", action="store_true", help="proto: recompute S per block (the GPU design)")
     p.add_argument("--no-food101", action="store_true")
     p.add_argument("--food-seeds", type=int, default=5)
     p.add_argument("--features", action="store_true", help="also measure feature-extraction throughput")
@@ -385,7 +363,6 @@ def parse(argv=None):
         a.timeout, a.dense_rad_max_n, a.food_seeds, a.feature_images = min(a.timeout, 60), min(a.dense_rad_max_n, 1000), 2, 64
         a.models = a.models[:1]
     a.sizes = sorted(a.sizes or [2500, 10000, 20000, 60000])
-    if a.proto and "proto_naive" not in a.cases: a.cases.append("proto_naive")
     if a.dense_budget_gb is None:
         try: avail = next(int(l.split()[1]) * 1024 for l in open("/proc/meminfo") if l.startswith("MemAvailable"))
         except (OSError, StopIteration): avail = 8e9
