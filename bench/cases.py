@@ -54,6 +54,7 @@ def features_case(image_dir: str, model: str = "ViT-B-32", n_images: int = 256, 
     "Images/s of open_clip `model` with random weights (pretrained=None) on real JPEGs, decoding + preprocessing included."
     import torch, open_clip
     from PIL import Image
+    from laic_nb.performance import matmul_rate
     files = _jpegs(image_dir, n_images)
     m, _, preprocess = open_clip.create_model_and_transforms(model, pretrained=None, device=device)
     m.eval()
@@ -88,4 +89,4 @@ def features_case(image_dir: str, model: str = "ViT-B-32", n_images: int = 256, 
             "precision": precision, "n_images": n, "batch_size": batch_size, "threads": torch.get_num_threads(),
             "seconds": total, "images_per_s": n / total, "decode_s": t_dec, "model_s": t_model,
             "model_images_per_s": n / t_model, "gflops_per_image": gflops,
-            "achieved_gflops_per_s": gflops * n / t_model}
+            "achieved_gflops_per_s": gflops * n / t_model, "matmul_gflops_per_s": matmul_rate(device, {"fp32": "float32", "bf16": "bfloat16"}[precision]) / 1e9}

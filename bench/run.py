@@ -145,7 +145,7 @@ class Bench:
 
     def run_scaling(self):
         a = self.args
-        cases = [c for c in ("idle", "sparse_naive", "dense_naive", "sparse_rad", "dense_rad") if c in a.cases]
+        cases = [c for c in ("idle", "sparse_naive", "sparse_naive_bf16", "dense_naive", "sparse_rad", "dense_rad") if c in a.cases]
         env = {"LAIC_DENSE_BUDGET_GB": str(a.dense_budget_gb / 1.073741824)}  # GB -> GiB as check_dense_budget reads it
         for n in a.sizes:
             self.say(f"\n== N = {n:,} ==")
@@ -218,7 +218,9 @@ class Bench:
                 if row["ok"]:
                     self.say(f"  {model:9s} {prec} {row['n_images']} images: {row['images_per_s']:.1f} images/s end to end "
                              f"({row['model_images_per_s']:.1f}/s in the model; decode+preprocess {row['decode_s']:.1f} s), "
-                             f"{row['gflops_per_image']:.1f} GFLOP/image -> {row['achieved_gflops_per_s']:.0f} GFLOP/s achieved")
+                             f"{row['gflops_per_image']:.1f} GFLOP/image -> {row['achieved_gflops_per_s']:.0f} GFLOP/s achieved, "
+                             f"{row['achieved_gflops_per_s'] / row['matmul_gflops_per_s']:.0%} of the device's measured "
+                             f"{row['matmul_gflops_per_s']:.0f} GFLOP/s matmul rate")
                 else: self.say(f"  {model} FAILED: {row['error'][:600]}")
         self.save()
 
@@ -234,8 +236,8 @@ class Bench:
         from laic_nb.performance import memory_model
         a = self.args
         m = self.args.n_centers * 5
-        return {str(n): {"naive": memory_model(n, a.dim, m, n_clusters=a.n_clusters, s_mode="dense", block_rows=2048, block_cols=n)["total"],
-                         "rad": memory_model(n, a.dim, m, n_prompts=7, n_clusters=a.n_clusters, s_mode="dense", block_rows=2048, block_cols=n)["total"]}
+        return {str(n): {"naive": memory_model(n, a.dim, m, n_clusters=a.n_clusters, device=a.device)["total"],
+                         "rad": memory_model(n, a.dim, m, n_prompts=7, n_clusters=a.n_clusters, device=a.device)["total"]}
                 for n in a.sizes}
 
     def save(self):
@@ -268,6 +270,17 @@ class Bench:
                 ag = f"{ag['nmi']:.3f} / {ag['acc']:.3f}" if ag else "-"
                 vt = f"{s['vs_truth']['nmi']:.3f}" if s and s.get("ok") and s.get("vs_truth") else "-"
                 lines.append(f"| {n:,} | {dt} | {dm} | {st} | {sm} | {sp} | {mr} | {ag} | {vt} |")
+        bf16 = [r for r in self.rows if r.get("case") == "sparse_naive_bf16" and r.get("ok")]
+        if bf16:
+            from laic_nb.metrics import evaluate
+            lines += [f"\n**Precision**: NTK-SC naive with the tile products from bfloat16 inputs against float32 (device {a.device})\n",
+                      "| N | float32 time | bfloat16 time | agreement of the labels NMI / ACC | bfloat16 vs truth NMI |",
+                      "|---:|---:|---:|---:|---:|"]
+            for r in bf16:
+                f = get("sparse_naive", r["n"])
+                ag = evaluate(np.load(f["labels"]), np.load(r["labels"])) if f and f.get("ok") else None
+                lines.append(f"| {r['n']:,} | {fmt_s(f['seconds']) if f and f.get('ok') else '-'} | {fmt_s(r['seconds'])} | "
+                             + (f"{ag['nmi']:.3f} / {ag['acc']:.3f}" if ag else "-") + f" | {r['vs_truth']['nmi']:.3f} |")
         idle = next((r for r in self.rows if r.get("case") == "idle" and r.get("ok")), None)
         if idle: lines.append(f"\nMemory floor (interpreter + imports + features of N={idle['n']:,}, nothing run): {fmt_gb(idle['peak_rss_bytes'])}.")
         food = [r for r in self.rows if str(r.get("case", "")).startswith("food101_") and r.get("ok")]
@@ -280,11 +293,14 @@ class Bench:
         feats = [r for r in self.rows if str(r.get("case", "")).startswith("features_") and r.get("ok")]
         if feats:
             lines += ["\n**Feature extraction** (open_clip, random weights, CIFAR-10 test JPEGs decoded + preprocessed)\n",
-                      "| model | device | precision | images | images/s end to end | images/s model only | GFLOP/image | achieved GFLOP/s |",
-                      "|---|---|---|---:|---:|---:|---:|---:|"]
+                      "| model | device | precision | images | images/s end to end | images/s model only | GFLOP/image | achieved GFLOP/s | "
+                      "matmul bound GFLOP/s | images/s at the bound |",
+                      "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
             for r in feats:
                 lines.append(f"| {r['model']} | {r['device']} | {r['precision']} | {r['n_images']} | {r['images_per_s']:.1f} | "
-                             f"{r['model_images_per_s']:.1f} | {r['gflops_per_image']:.1f} | {r['achieved_gflops_per_s']:.0f} |")
+                             f"{r['model_images_per_s']:.1f} | {r['gflops_per_image']:.1f} | {r['achieved_gflops_per_s']:.0f} | "
+                             + (f"{r['matmul_gflops_per_s']:.0f} | {r['matmul_gflops_per_s'] / r['gflops_per_image']:.1f} |"
+                                if r.get("matmul_gflops_per_s") else "- | - |"))
         return "\n".join(lines)
 
     def plot(self):
@@ -340,6 +356,7 @@ def parse(argv=None):
     p.add_argument("--quick", action="store_true", help="small sizes, short limits: about 2 minutes")
     p.add_argument("--device", default="cpu", help="device of the sparse path: cpu or cuda")
     p.add_argument("--cases", nargs="*", default=["idle", "sparse_naive", "dense_naive", "sparse_rad", "dense_rad"])
+    p.add_argument("--bf16", action="store_true", help="also run the naive path with bfloat16 tile products (case sparse_naive_bf16)")
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--n-centers", type=int, default=167, help="proxy centers; M = 5 x n_centers nouns (default 835)")
     p.add_argument("--n-clusters", type=int, default=10)
@@ -363,6 +380,7 @@ def parse(argv=None):
         a.timeout, a.dense_rad_max_n, a.food_seeds, a.feature_images = min(a.timeout, 60), min(a.dense_rad_max_n, 1000), 2, 64
         a.models = a.models[:1]
     a.sizes = sorted(a.sizes or [2500, 10000, 20000, 60000])
+    if a.bf16 and "sparse_naive_bf16" not in a.cases: a.cases.append("sparse_naive_bf16")
     if a.dense_budget_gb is None:
         try: avail = next(int(l.split()[1]) * 1024 for l in open("/proc/meminfo") if l.startswith("MemAvailable"))
         except (OSError, StopIteration): avail = 8e9

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 from .core import check_features, check_same_dim, check_dense_budget, l2_normalize
-from .ntk import check_tau, check_knn, ntk_topk, kernel_topk, mutual_knn_graph, ntk_kernel
+from .ntk import check_tau, check_knn, check_precision, ntk_topk, kernel_topk, mutual_knn_graph, ntk_kernel
 from .spectral import spectral_clustering, estimate_n_clusters, check_n_clusters
 from .rad import rad
 
@@ -66,10 +66,12 @@ def _drop_diagonal(a):
 class NTKSpectralClustering(_ClusterMixin):
     "NTK spectral clustering (Peng et al., ICLR 2026): naive, prompt-ensemble (pe) or RAD-fused NTK graph + spectral clustering."
     def __init__(self, n_clusters=None, text_features=None, variant="rad", tau=0.04, knn=30, mu=0.1, lam=10.0,
-                 assign_labels="discretize", random_state=0, device=None, max_clusters=20, n_outer=5, n_diffusion=8):
+                 assign_labels="discretize", random_state=0, device=None, max_clusters=20, n_outer=5, n_diffusion=8,
+                 precision="float32", verbose=False):
         self.n_clusters, self.text_features, self.variant, self.tau, self.knn = n_clusters, text_features, variant, tau, knn
         self.mu, self.lam, self.assign_labels, self.random_state, self.device = mu, lam, assign_labels, random_state, device
         self.max_clusters, self.n_outer, self.n_diffusion = max_clusters, n_outer, n_diffusion
+        self.precision, self.verbose = precision, verbose  # precision: of the kernel's tile products; verbose: progress bars
 
     def _check(self, X):
         if self.variant not in VARIANTS: raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
@@ -83,7 +85,7 @@ class NTKSpectralClustering(_ClusterMixin):
         if t.ndim == 2 and self.variant != "naive":
             raise ValueError(f"variant {self.variant!r} needs per-prompt text features of shape (B, M, d); got (M, d): "
                              "pass the per-prompt embeddings, or use variant='naive'")
-        check_tau(self.tau)
+        check_tau(self.tau); check_precision(self.precision)
         n = len(x)
         if self.n_clusters is not None: check_n_clusters(self.n_clusters, n)
         if self.knn is not None: check_knn(self.knn, n)
@@ -103,7 +105,7 @@ class NTKSpectralClustering(_ClusterMixin):
                 np.maximum(k, 0, out=k); np.fill_diagonal(k, 0)
                 graphs.append(k)
             return graphs, None, None
-        idx, val = ntk_topk(x, prompts, self.tau, self.knn, device=self.device)
+        idx, val = ntk_topk(x, prompts, self.tau, self.knn, device=self.device, precision=self.precision, progress=self.verbose)
         return [mutual_knn_graph(idx[b], val[b]) for b in range(nb)], idx, val
 
     def fit(self, X, y=None):
@@ -111,7 +113,8 @@ class NTKSpectralClustering(_ClusterMixin):
         x, prompts = self._check(X)
         graphs, idx, val = self._graphs(x, prompts)
         if self.variant == "rad":
-            self.rad_ = rad(graphs, mu=self.mu, lam=self.lam, n_outer=self.n_outer, n_diffusion=self.n_diffusion)
+            self.rad_ = rad(graphs, mu=self.mu, lam=self.lam, n_outer=self.n_outer, n_diffusion=self.n_diffusion,
+                            progress=self.verbose)
             self.beta_ = self.rad_.beta
             affinity = _drop_diagonal(self.rad_.affinity)
         else: affinity = graphs[0] if len(graphs) == 1 else sum(graphs[1:], graphs[0]) / len(graphs)

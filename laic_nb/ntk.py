@@ -11,8 +11,8 @@ import torch
 from .core import check_features, check_same_dim, check_dense_budget, get_device
 
 # %% auto #0
-__all__ = ['SEMANTIC_STORE_BYTES', 'check_tau', 'semantic_probs', 'ntk_kernel', 'check_knn', 'kernel_topk', 'mutual_knn_graph',
-           'ntk_topk', 'ntk_affinity', 'ntk_affinities']
+__all__ = ['SEMANTIC_STORE_BYTES', 'PRECISIONS', 'check_tau', 'semantic_probs', 'ntk_kernel', 'check_knn', 'check_precision',
+           'kernel_topk', 'mutual_knn_graph', 'ntk_topk', 'ntk_affinity', 'ntk_affinities']
 
 # %% ../nbs/07_ntk.ipynb #bb8192da
 def check_tau(tau) -> float:
@@ -144,22 +144,34 @@ class _TopLists:
                 self.v[b, start:stop], self.i[b, start:stop], tile if along == "rows" else tile.T, offset)
 
 # %% ../nbs/07_ntk.ipynb #617db8bf
+PRECISIONS = ("float32", "bfloat16")
+
+def check_precision(precision) -> str:
+    "Return `precision` if it is one of `PRECISIONS`; raise `ValueError` otherwise."
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS} (the inputs of the tile products), got {precision!r}")
+    return precision
+
 def _tiled_topk(xt, semantic_block, nb: int, knn: int, block: int, scale: float, progress: bool = False,
-                compiled: bool | None = None):
+                compiled: bool | None = None, precision: str = "float32"):
     from tqdm.auto import tqdm
     n = len(xt)
+    if compiled is None and n <= block: compiled = False  # one tile: loading the compiled scan costs more than it saves
     lists = _TopLists(nb, n, knn, xt.device, xt.dtype, compiled)
+    low = torch.bfloat16 if check_precision(precision) == "bfloat16" else None
+    cast = (lambda a: None if a is None else a.to(low)) if low else (lambda a: a)
+    xc = cast(xt)  # bfloat16: products from rounded inputs, accumulated and selected in float32
     starts = range(0, n, block)
     bar = tqdm(total=len(starts) * (len(starts) + 1) // 2, desc="kNN tiles", disable=not progress, leave=False)
     for i0 in starts:
         i1 = min(n, i0 + block)
-        s_rows = [semantic_block(b, i0, i1) for b in range(nb)]
+        s_rows = [cast(semantic_block(b, i0, i1)) for b in range(nb)]
         for j0 in range(i0, n, block):
             j1, diag = min(n, j0 + block), j0 == i0
-            u = xt[i0:i1] @ xt[j0:j1].T  # one visual tile, shared by the B prompts
+            u = (xc[i0:i1] @ xc[j0:j1].T).to(xt.dtype)  # one visual tile, shared by the B prompts
             for b in range(nb):
                 if s_rows[b] is None: k = u
-                else: k = torch.mm(s_rows[b], (s_rows[b] if diag else semantic_block(b, j0, j1)).T).mul_(u)
+                else: k = torch.mm(s_rows[b], (s_rows[b] if diag else cast(semantic_block(b, j0, j1))).T).to(xt.dtype).mul_(u)
                 if diag: k.fill_diagonal_(-torch.inf)
                 lists.add(b, i0, k, j0, "rows")
                 if not diag: lists.add(b, j0, k, i0, "cols")
@@ -168,7 +180,7 @@ def _tiled_topk(xt, semantic_block, nb: int, knn: int, block: int, scale: float,
     return lists.i.cpu().numpy(), lists.v.mul_(scale).cpu().numpy()
 
 def kernel_topk(x, s=None, knn: int = 30, scale: float = 1.0, device=None, block_size=None, dtype="float32",
-                progress: bool = False):
+                progress: bool = False, precision: str = "float32"):
     "Top-`knn` (indices, values) per row of `scale * (x x^T) * (s s^T)`, self excluded, by symmetric tiles."
     x = check_features(x, "x", ndim=2, dtype=_np_dtype(dtype))
     n = len(x)
@@ -186,7 +198,7 @@ def kernel_topk(x, s=None, knn: int = 30, scale: float = 1.0, device=None, block
         st = None if s is None else torch.as_tensor(s, dtype=dt, device=dev)
         semantic_block = (lambda b, a, z: None) if st is None else (lambda b, a, z: st[b, a:z])
         idx, val = _tiled_topk(xt, semantic_block, 1 if st is None else len(st), knn, _default_block(n, dev, block_size),
-                               scale, progress)
+                               scale, progress, precision=precision)
     return (idx[0], val[0]) if single else (idx, val)
 
 # %% ../nbs/07_ntk.ipynb #7db9007b
@@ -210,7 +222,7 @@ def mutual_knn_graph(indices, values, clip_negative: bool = True) -> sp.csr_matr
 
 # %% ../nbs/07_ntk.ipynb #95811a2f
 def ntk_topk(image_features, text_features, tau: float = 0.04, knn: int = 30, device=None, block_size: int | None = None,
-             dtype="float32", progress: bool = False):
+             dtype="float32", progress: bool = False, precision: str = "float32"):
     "Top-`knn` NTK neighbours of every image under one (M, d) or B per-prompt (B, M, d) noun sets: (B, N, knn) indices and values."
     tau = check_tau(tau)
     t = np.asarray(text_features)
@@ -224,20 +236,21 @@ def ntk_topk(image_features, text_features, tau: float = 0.04, knn: int = 30, de
             st = torch.stack([_semantic_probs_t(xt, tt[b], tau) for b in range(nb)])
             semantic_block = lambda b, a, z: st[b, a:z]
         else: semantic_block = lambda b, a, z: _semantic_probs_t(xt[a:z], tt[b], tau)  # S too big: recompute per tile
-        return _tiled_topk(xt, semantic_block, nb, knn, _default_block(n, dev, block_size), 1.0 / tau**2, progress)
+        return _tiled_topk(xt, semantic_block, nb, knn, _default_block(n, dev, block_size), 1.0 / tau**2, progress,
+                           precision=check_precision(precision))
 
 def ntk_affinity(image_features, text_features, tau: float = 0.04, knn: int | None = 30, device=None,
-                 block_size: int | None = None, dtype="float32", progress: bool = False):
+                 block_size: int | None = None, dtype="float32", progress: bool = False, precision: str = "float32"):
     "NTK affinity of images under nouns: dense (N, N) array if `knn=None`, else the mutual-kNN `csr_matrix`."
     tau = check_tau(tau)
     x, t = _check_pair(image_features, text_features, dtype=dtype)
     if knn is None: return ntk_kernel(x, t, tau, device=device, dtype=dtype)
-    i, v = ntk_topk(x, t, tau, knn, device=device, block_size=block_size, dtype=dtype, progress=progress)
+    i, v = ntk_topk(x, t, tau, knn, device=device, block_size=block_size, dtype=dtype, progress=progress, precision=precision)
     return mutual_knn_graph(i[0], v[0])
 
 def ntk_affinities(image_features, prompt_text_features, tau: float = 0.04, knn: int = 30, device=None,
-                   block_size: int | None = None, dtype="float32", progress: bool = False) -> list:
+                   block_size: int | None = None, dtype="float32", progress: bool = False, precision: str = "float32") -> list:
     "One mutual-kNN NTK graph per prompt template: `prompt_text_features` is (B, M, d); returns B `csr_matrix`."
     x, t = _check_pair(image_features, prompt_text_features, text_ndim=3, dtype=dtype)
-    i, v = ntk_topk(x, t, tau, knn, device=device, block_size=block_size, dtype=dtype, progress=progress)
+    i, v = ntk_topk(x, t, tau, knn, device=device, block_size=block_size, dtype=dtype, progress=progress, precision=precision)
     return [mutual_knn_graph(i[b], v[b]) for b in range(len(t))]

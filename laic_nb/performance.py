@@ -9,53 +9,62 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from .core import check_features, check_same_dim, check_dense_budget, check_random_state
+from .ntk import SEMANTIC_STORE_BYTES, _default_block
 
 # %% auto #0
-__all__ = ['BENCH_CASES', 'memory_model', 'flop_model', 'make_bench_features', 'bench_data', 'softmax_rows', 'dense_ntk_kernel',
-           'dense_mutual_knn_', 'dense_ntk_reference', 'dense_rad_reference', 'measure_call', 'bench_case',
-           'find_bench_results']
+__all__ = ['BENCH_CASES', 'memory_model', 'flop_model', 'matmul_rate', 'make_bench_features', 'bench_data', 'softmax_rows',
+           'dense_ntk_kernel', 'dense_mutual_knn_', 'dense_ntk_reference', 'dense_rad_reference', 'measure_call',
+           'bench_case', 'find_bench_results']
 
 # %% ../nbs/30_performance.ipynb #d09d2e60
 def memory_model(n: int, d: int = 512, m: int = 835, knn: int = 30, n_prompts: int = 1, n_clusters: int = 10,
-                 feature_bytes: int = 4, s_mode: str = "blocked", s_bytes: int = 4, top_r: int = 32,
-                 block_rows: int = 8192, block_cols: int = 65536, eigensolver: str = "arpack",
-                 rad_keep: int | None = None, index_bytes: int = 4) -> dict:
-    """Bytes held at peak by the sparse NTK-SC path (RAD too if `n_prompts > 1`), by component.
-
-    `s_mode`: 'dense' (S stored, N x M x `s_bytes` per prompt), 'topr' (only `top_r` probabilities per
-    image, value + int32 index), 'blocked' (S recomputed for a row block and a column block on the fly)."""
+                 device: str = "cpu", block: int | None = None, store_semantic: bool | None = None) -> dict:
+    """Bytes the sparse NTK-SC path allocates (RAD too if `n_prompts > 1`), by component, with the totals of the kernel
+    stage (`device_peak`: on the GPU when `device` is CUDA) and of the graph, RAD and spectral stages (`host_peak`)."""
     for name, v in dict(n=n, d=d, m=m, knn=knn, n_prompts=n_prompts, n_clusters=n_clusters).items():
-        if int(v) < 1: raise ValueError(f"{name} must be >= 1, got {v}")
-    if s_mode not in ("dense", "topr", "blocked"):
-        raise ValueError(f"s_mode must be 'dense', 'topr' or 'blocked', got {s_mode!r}")
-    if eigensolver not in ("arpack", "block"): raise ValueError(f"eigensolver must be 'arpack' or 'block', got {eigensolver!r}")
+        if isinstance(v, bool) or int(v) != v or int(v) < 1: raise ValueError(f"{name} must be an integer >= 1, got {v}")
     n, b = int(n), int(n_prompts)
-    rows, cols = min(block_rows, n), min(block_cols, n)
-    out = {"features": n * d * feature_bytes, "text_features": b * m * d * feature_bytes}
-    if s_mode == "dense": out["semantic_probs"] = b * n * m * s_bytes
-    elif s_mode == "topr": out["semantic_probs"] = b * n * top_r * (s_bytes + 4)
-    else: out["semantic_probs"] = 2 * rows * m * 4
-    out["kernel_tile"] = 3 * rows * cols * 4
-    out["topk_lists"] = b * n * knn * (index_bytes + 4)
-    out["knn_graphs"] = b * (n * knn * (4 + 4) + 8 * (n + 1))
-    if eigensolver == "arpack": out["eigensolver"] = n * max(2 * n_clusters + 1, 20) * 8
-    else: out["eigensolver"] = 3 * n * (n_clusters + max(10, n_clusters // 10)) * 4
-    if b > 1: out["rad_state"] = 3 * n * (rad_keep or knn) * (4 + 4)  # A_hat, its update, one product
-    out["total"] = sum(out.values())
+    tile = _default_block(n, device, block)
+    if store_semantic is None: store_semantic = 4 * b * n * m <= SEMANTIC_STORE_BYTES
+    kernel = {"features": 4 * n * d, "text_features": 4 * b * m * d,
+              "semantic_probs": 4 * (b + 1) * n * m if store_semantic else 4 * (b + 2) * tile * m,
+              "kernel_tiles": 2 * 4 * tile * tile, "topk_lists": 12 * b * n * knn}
+    host = {"topk_lists_host": 12 * b * n * knn, "knn_graphs": b * (8 * n * knn + 4 * n), "graph_build": 40 * n * knn,
+            "eigensolver": 8 * n * max(2 * n_clusters + 1, 20)}
+    if b > 1:
+        pattern = n * (1 + b * knn)
+        host["rad_state"] = (8 * (b + 3) + 20) * pattern + 16 * b * n * knn
+    out = kernel | host
+    out["device_peak"] = sum(kernel.values())
+    out["host_peak"] = sum(host.values()) + (0 if str(device).startswith("cuda") else out["device_peak"])
+    out["total"] = out["device_peak"] + sum(host.values())
     out["bytes_per_image"] = out["total"] / n
     return out
 
 # %% ../nbs/30_performance.ipynb #d0ae6eef
-def flop_model(n: int, d: int = 512, m: int = 835, n_prompts: int = 1, symmetric: bool = False,
-               block_rows: int | None = None) -> dict:
-    "Floating-point operations (2 per multiply-add) of the blocked NTK top-k kernel, by term."
+def flop_model(n: int, d: int = 512, m: int = 835, n_prompts: int = 1, symmetric: bool = True,
+               block: int | None = None) -> dict:
+    "Floating-point operations (2 per multiply-add) of the tiled NTK top-k kernel, by term; `block`: S recomputed per tile."
     half = 0.5 if symmetric else 1.0
     out = {"visual_gram": 2.0 * n * n * d * half, "semantic_gram": 2.0 * n * n * m * n_prompts * half,
            "semantic_probs": 2.0 * n * m * d * n_prompts}
-    if block_rows:  # S_J recomputed for every row block
-        out["semantic_recompute"] = 2.0 * n * m * d * n_prompts * np.ceil(n / block_rows) * half
+    if block:  # S_J recomputed for every tile (I, J), J >= I
+        out["semantic_recompute"] = 2.0 * n * m * d * n_prompts * np.ceil(n / block) * half
     out["total"] = sum(out.values())
     return out
+
+# %% ../nbs/30_performance.ipynb #5c13f9dd
+def matmul_rate(device: str = "cpu", dtype: str = "float32", size: int = 4096, repeats: int = 5) -> float:
+    "Measured FLOP/s of a `size`-cubed matrix product on `device` in `dtype` ('float32' or 'bfloat16')."
+    import torch
+    dt = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    a = torch.randn(size, size, device=device).to(dt)
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
+    a @ a; sync()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(repeats): a @ a
+    sync()
+    return 2.0 * size**3 * repeats / (time.perf_counter() - t0)
 
 # %% ../nbs/30_performance.ipynb #a61787f0
 def make_bench_features(n_samples: int, dim: int = 512, n_clusters: int = 10, n_nouns: int = 835,
@@ -271,7 +280,7 @@ def _alloc_probe(mb: int = 200) -> dict:
     return {"sum": float(a.sum())}
 
 # %% ../nbs/30_performance.ipynb #fe9cb354
-BENCH_CASES = ("idle", "dense_naive", "sparse_naive", "dense_rad", "sparse_rad")
+BENCH_CASES = ("idle", "dense_naive", "sparse_naive", "sparse_naive_bf16", "dense_rad", "sparse_rad")
 
 def _sparse_estimator(variant, n_clusters, t, pt, tau, knn, device, random_state, params):
     from laic_nb.cluster import NTKSpectralClustering
@@ -294,6 +303,7 @@ def bench_case(case: str, data, n_clusters: int = 10, tau: float = 0.04, knn: in
     elif case == "dense_naive": run = lambda: dense_ntk_reference(x, t, n_clusters, tau, knn, random_state)
     elif case == "dense_rad": run = lambda: dense_rad_reference(x, pt, n_clusters, tau, knn, random_state=random_state, **params)[0]
     else:
+        if case.endswith("_bf16"): params["precision"] = "bfloat16"
         est = _sparse_estimator(case.split("_")[1], n_clusters, t, pt, tau, knn, device, random_state, params)
         run = lambda: est.fit(x).labels_
         impl = _estimator_name(est)
