@@ -121,6 +121,7 @@ def _ntk(method, x, k, t, pt, rs, params):
     variant = method.split("-")[1]
     text = pt if variant in ("rad", "pe") else t
     params = dict(params); params.setdefault("knn", min(30, len(x) - 1))  # q = 30 (paper), fewer on tiny inputs
+    params.setdefault("verbose", len(x) >= 20_000)  # progress bars where the graph takes more than a few seconds
     est = NTKSpectralClustering(n_clusters=k, text_features=text, variant=variant, random_state=rs, **params)
     est.fit(x)
     return est, est.labels_
