@@ -1,10 +1,12 @@
 """Speed and scale benchmark of NTK spectral clustering (naive and RAD): this project's sparse path against the dense reference.
 
-    .venv/bin/python bench/run.py                       # default sizes 2,500 / 10,000 / 20,000 / 60,000 (about 20 min, 2 cores)
+    .venv/bin/python bench/run.py                       # default sizes 2,500 / 10,000 / 20,000 / 60,000 (about 12 min, 2 cores)
+    .venv/bin/python bench/run.py --bf16 --features     # also bfloat16 tile products and feature throughput
+    .venv/bin/python bench/run.py --render-only         # rewrite results.md and scaling.png from results.json
     .venv/bin/python bench/run.py --quick               # a 2-minute smoke run
     .venv/bin/python bench/run.py --sizes 2500 10000 --out bench/results
-    .venv/bin/python bench/run.py --features            # also feature-extraction throughput (open_clip, random weights)
-    .venv/bin/python bench/run.py --device cuda --sizes 60000 200000 1281167   # the sparse path on a GPU
+    .venv/bin/python bench/run.py --device cuda --no-dense --sizes 60000 200000 1281167 --n-centers 4271 --bf16
+                                                        # the GPU path up to ImageNet-1K size (M = 21,355 nouns)
 
 Every measured case runs in a fresh Python process (`laic_nb.performance.measure_call`), which reports the time of
 the method itself and the process's absolute peak resident memory. Writes `results.json`, `results.md` and
@@ -228,7 +230,8 @@ class Bench:
     def results(self):
         a = self.args
         agreement = {f"{v}_{n}": self.agreement(n, v) for n in a.sizes for v in ("naive", "rad")}
-        return {"machine": self.machine, "command": " ".join([Path(sys.executable).name] + sys.argv), "args": vars(a),
+        command = getattr(self, "command", None) or " ".join([Path(sys.executable).name] + sys.argv)
+        return {"machine": self.machine, "command": command, "args": vars(a),
                 "memory_model": self.memory_model(), "rows": self.rows, "agreement": {k: v for k, v in agreement.items() if v},
                 "contention": self.contention}
 
@@ -317,9 +320,13 @@ class Bench:
             axes[1].plot(ns, [r["peak_rss_bytes"] / 1e9 for r in rs], ls, color=c, marker="o", label=lab)
         idle = next((r for r in self.rows if r.get("case") == "idle" and r.get("ok")), None)
         if idle: axes[1].axhline(idle["peak_rss_bytes"] / 1e9, color="gray", lw=0.8, ls=":", label="memory floor (imports + data)")
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+        sizes = sorted({r["n"] for r in self.rows if r.get("ok") and str(r.get("case")).startswith(("dense", "sparse"))})
         for ax, yl in zip(axes, ("time of the method (s)", "peak resident memory (GB)")):
             ax.set_xscale("log"); ax.set_yscale("log"); ax.set_xlabel("N images"); ax.set_ylabel(yl); ax.grid(True, which="both", alpha=0.3)
-        axes[0].legend(fontsize=8)
+            ax.xaxis.set_major_locator(FixedLocator(sizes)); ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        axes[0].legend(fontsize=8); axes[1].legend(fontsize=8)
         m = self.machine
         fig.suptitle(f"NTK-SC scaling, synthetic CLIP-shaped features (d={self.args.dim}, M={self.args.n_centers * 5}); "
                      f"{m.get('cpu', '?')}, {m.get('cpu_count')} cores, device {self.args.device}", fontsize=9)
@@ -327,8 +334,25 @@ class Bench:
         fig.savefig(self.out / "scaling.png", dpi=120)
         plt.close(fig)
 
+    def render(self):
+        "Rewrite results.md and scaling.png from the results.json in --out (no case is rerun)."
+        j = json.loads((self.out / "results.json").read_text())
+        self.args = argparse.Namespace(**(j["args"] | {"out": str(self.out)}))
+        self.rows, self.machine, self.contention, self.command = j["rows"], j["machine"], j["contention"], j["command"]
+        self.finish()
+
+    def finish(self):
+        self.save()
+        if any(r.get("case", "").startswith(("dense", "sparse")) and r.get("ok") for r in self.rows): self.plot()
+        md = self.table()
+        md += (f"\n\nCommand: `{self.results()['command']}`; total {self.contention['total_s'] / 60:.1f} min; "
+               f"load average at start {self.contention['load_at_start']}, at end {self.contention['load_at_end']}.")
+        (self.out / "results.md").write_text(md + "\n")
+        self.say(md)
+
     def run(self):
         a = self.args
+        if a.render_only: return self.render()
         self.machine = machine_info(a.device)
         self.contention = {"busy_at_start": other_busy_processes(), "load_at_start": load_average()}
         self.say(f"# bench/run.py {datetime.datetime.now():%Y-%m-%d %H:%M}: {self.machine.get('cpu', '?')}, {self.machine['cpu_count']} cores, "
@@ -340,13 +364,7 @@ class Bench:
         if a.features: self.run_features()
         self.contention |= {"busy_at_end": other_busy_processes(), "load_at_end": load_average(),
                             "total_s": time.perf_counter() - t0}
-        self.save()
-        if any(r.get("case", "").startswith(("dense", "sparse")) and r.get("ok") for r in self.rows): self.plot()
-        md = self.table()
-        md += (f"\n\nCommand: `{self.results()['command']}`; total {self.contention['total_s'] / 60:.1f} min; "
-               f"load average at start {self.contention['load_at_start']}, at end {self.contention['load_at_end']}.")
-        (self.out / "results.md").write_text(md + "\n")
-        self.say(md)
+        self.finish()
 
 
 def parse(argv=None):
@@ -370,6 +388,7 @@ def parse(argv=None):
     p.add_argument("--no-food101", action="store_true")
     p.add_argument("--food-seeds", type=int, default=5)
     p.add_argument("--features", action="store_true", help="also measure feature-extraction throughput")
+    p.add_argument("--render-only", action="store_true", help="only rewrite results.md and scaling.png from --out/results.json")
     p.add_argument("--models", nargs="*", default=["ViT-B-32", "ViT-L-14"])
     p.add_argument("--feature-images", type=int, default=256)
     p.add_argument("--feature-batch", type=int, default=64)
