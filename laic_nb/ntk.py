@@ -128,8 +128,8 @@ def _merge_topk(best_v, best_i, tile, offset: int):
 
 class _TopLists:
     "Running top-`knn` (value, index) lists of B x N rows, sorted in decreasing order, fed one tile at a time."
-    def __init__(self, nb: int, n: int, knn: int, device, dtype, compiled: bool | None = None):
-        self.compiled = (numba is not None and torch.device(device).type == "cpu") if compiled is None else compiled
+    def __init__(self, nb: int, n: int, knn: int, device, dtype, compiled: bool):
+        self.compiled = compiled
         self.v = torch.full((nb, n, knn), -torch.inf, dtype=dtype, device=device)
         self.i = torch.zeros((nb, n, knn), dtype=torch.int64, device=device)
 
@@ -156,7 +156,8 @@ def _tiled_topk(xt, semantic_block, nb: int, knn: int, block: int, scale: float,
                 compiled: bool | None = None, precision: str = "float32"):
     from tqdm.auto import tqdm
     n = len(xt)
-    if compiled is None and n <= block: compiled = False  # one tile: loading the compiled scan costs more than it saves
+    if compiled is None:  # one tile: loading the compiled scan costs more than it saves
+        compiled = numba is not None and xt.device.type == "cpu" and n > block
     lists = _TopLists(nb, n, knn, xt.device, xt.dtype, compiled)
     low = torch.bfloat16 if check_precision(precision) == "bfloat16" else None
     cast = (lambda a: None if a is None else a.to(low)) if low else (lambda a: a)
@@ -233,7 +234,9 @@ def ntk_topk(image_features, text_features, tau: float = 0.04, knn: int = 30, de
     with torch.no_grad():
         xt, tt = torch.as_tensor(x, dtype=dt, device=dev), torch.as_tensor(t, dtype=dt, device=dev)
         if nb * n * m * xt.element_size() <= SEMANTIC_STORE_BYTES:
-            st = torch.stack([_semantic_probs_t(xt, tt[b], tau) for b in range(nb)])
+            st = torch.empty((nb, n, m), dtype=dt, device=dev)
+            for b in range(nb):  # logits in place: S plus one N x M array at the peak, not two copies of S
+                st[b] = torch.softmax(torch.mm(xt, tt[b].T, out=st[b]).div_(tau), dim=1)
             semantic_block = lambda b, a, z: st[b, a:z]
         else: semantic_block = lambda b, a, z: _semantic_probs_t(xt[a:z], tt[b], tau)  # S too big: recompute per tile
         return _tiled_topk(xt, semantic_block, nb, knn, _default_block(n, dev, block_size), 1.0 / tau**2, progress,
