@@ -11,9 +11,10 @@ import numpy as np
 from .core import check_features, check_same_dim, check_random_state, l2_normalize
 
 # %% auto #0
-__all__ = ['RESOURCES', 'NOUNS_FILE', 'LEXNAMES', 'PROMPT_TEMPLATES', 'N_CENTERS', 'build_wordnet_nouns_file', 'wordnet_nouns',
-           'noun_synsets', 'noun_counts', 'most_common_nouns', 'prompts_for', 'spherical_kmeans',
-           'select_positive_nouns', 'default_n_centers']
+__all__ = ['RESOURCES', 'NOUNS_FILE', 'LEXNAMES', 'TAC_N_ROWS', 'VOCABULARIES', 'PROMPT_TEMPLATES', 'N_CENTERS',
+           'build_wordnet_nouns_file', 'wordnet_nouns', 'noun_synsets', 'noun_counts', 'most_common_nouns', 'tac_nouns',
+           'clean_nouns', 'named_vocabulary', 'prompts_for', 'spherical_kmeans', 'select_positive_nouns',
+           'default_n_centers']
 
 # %% ../nbs/06_vocab.ipynb #24ec4f01
 RESOURCES = Path(__file__).parent / "resources" if "__file__" in globals() else Path("../laic_nb/resources")
@@ -47,7 +48,10 @@ def _nltk_wordnet(wordnet_dir):
         warnings.simplefilter("ignore")  # "multilingual functions not available": we need none
         return WordNetCorpusReader(str(root), None)
 
-def build_wordnet_nouns_file(wordnet_dir="/usr/share/wordnet", out=NOUNS_FILE) -> Path:
+def build_wordnet_nouns_file(
+    wordnet_dir="/usr/share/wordnet",  # WordNet 3.0 database files (Debian's wordnet-base layout)
+    out=NOUNS_FILE,                     # the gzipped TSV to write
+) -> Path:
     "Write every lemma of every noun synset (file order), its synset and sense count, as a gzipped TSV."
     wn = _nltk_wordnet(wordnet_dir)
     rows = [f"{lemma.name().replace('_', ' ')}\t{synset.name()}\t{lemma.count()}"
@@ -81,7 +85,9 @@ def noun_counts() -> np.ndarray:
     return _noun_table()[2].copy()
 
 # %% ../nbs/06_vocab.ipynb #e7da8ae0
-def most_common_nouns(n: int) -> list[str]:
+def most_common_nouns(
+    n: int,  # how many distinct nouns to return
+) -> list[str]:
     "The `n` most frequent distinct nouns, ranked by summed sense counts (ties: WordNet order)."
     lemma, _, count = _noun_table()
     total, first = {}, {}
@@ -90,35 +96,71 @@ def most_common_nouns(n: int) -> list[str]:
     if n < 1: raise ValueError(f"n must be >= 1, got {n}")
     return sorted(total, key=lambda w: (-total[w], first[w]))[:n]
 
+# %% ../nbs/06_vocab.ipynb #b58f7491
+TAC_N_ROWS = 146_347  # data rows of TAC's data/WordNetNouns.csv (commit 830e02c)
+
+def tac_nouns() -> list[str]:
+    "TAC's noun list row for row: every lemma of every WordNet 3.0 noun synset, file order, duplicates, underscores and case kept."
+    return [w.replace(" ", "_") for w in _noun_table()[0]]
+
+def clean_nouns() -> list[str]:
+    "Distinct WordNet noun lemmas (first occurrence order), underscores as spaces: the default for `laic cluster`."
+    return list(dict.fromkeys(_noun_table()[0]))
+
+VOCABULARIES = {"tac": tac_nouns, "wordnet": clean_nouns, "clean": clean_nouns}
+
+def named_vocabulary(
+    name: str,  # "tac" (TAC's 146,347 rows, for paper tables) or "wordnet"/"clean" (distinct lemmas)
+) -> list[str]:
+    "The noun list called `name`."
+    key = str(name).strip().lower()
+    if key not in VOCABULARIES:
+        raise ValueError(f"unknown vocabulary {name!r}: choose one of {', '.join(VOCABULARIES)}")
+    return VOCABULARIES[key]()
+
 # %% ../nbs/06_vocab.ipynb #7e3f67ed
 PROMPT_TEMPLATES = ("itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
                     "a {} in a video game.", "art of the {}.", "a photo of the small {}.")
 
-def prompts_for(nouns, template: str) -> list[str]:
+def prompts_for(
+    nouns,          # the nouns, used as given (TAC's keep their underscores)
+    template: str,  # a template with one "{}" for the noun
+) -> list[str]:
     "Fill `template` with each noun."
     if "{}" not in template: raise ValueError(f"template {template!r} has no '{{}}' placeholder for the noun")
     return [template.format(n) for n in nouns]
 
 # %% ../nbs/06_vocab.ipynb #5628d7a1
-def _kmeanspp(x, k, rng):
+_GRAM_MAX = 8192  # k-means++ reads a cached N x N Gram matrix up to this many points (256 MB in float32)
+
+def _kmeanspp(x, k, rng, gram=None):
     "k-means++ seeding on unit rows: squared chordal distance 2 - 2 x.c to the nearest chosen center."
-    centers = [x[rng.integers(len(x))]]
-    dist = np.clip(2 - 2 * x @ centers[0], 0, None)
+    n = len(x)
+    sim = (lambda j: gram[j]) if gram is not None else (lambda j: x @ x[j])
+    chosen = [int(rng.integers(n))]
+    dist = np.clip(2 - 2 * sim(chosen[0]), 0, None)
     for _ in range(1, k):
-        p = dist / dist.sum() if dist.sum() > 0 else None
-        centers.append(x[rng.choice(len(x), p=p)])
-        dist = np.minimum(dist, np.clip(2 - 2 * x @ centers[-1], 0, None))
-    return np.stack(centers)
+        cum = np.cumsum(dist, dtype=np.float64)  # sample with probability proportional to dist
+        j = int(np.searchsorted(cum, rng.random() * cum[-1], side="right")) if cum[-1] > 0 else int(rng.integers(n))
+        chosen.append(min(j, n - 1))
+        np.minimum(dist, np.clip(2 - 2 * sim(chosen[-1]), 0, None), out=dist)
+    return x[chosen].copy()
 
 def _assign(x, centers, block=65536):
     "Index of the most similar center for each row (blockwise: no N x k_f blow-up)."
     return np.concatenate([(x[i:i + block] @ centers.T).argmax(1) for i in range(0, len(x), block)])
 
+def _cluster_sums(x, labels, k):
+    "(k, d) sums of the rows of each cluster (a sparse one-hot product: much faster than np.add.at)."
+    import scipy.sparse as sp
+    onehot = sp.csr_matrix((np.ones(len(x), x.dtype), (labels, np.arange(len(x)))), shape=(k, len(x)))
+    return np.asarray(onehot @ x)
+
 def _spherical_lloyd(x, centers, n_iter, tol):
-    "Lloyd iterations of spherical k-means from `centers`."
+    "Lloyd iterations of spherical k-means from `centers`; stops early at a fixed point."
     labels = _assign(x, centers)
     for _ in range(n_iter):
-        sums = np.zeros_like(centers); np.add.at(sums, labels, x)
+        sums = _cluster_sums(x, labels, len(centers))
         empty = np.flatnonzero(np.linalg.norm(sums, axis=1) == 0)
         if len(empty):  # re-seed an empty cluster at the worst-served points
             worst = np.argsort((x * centers[labels]).sum(1))[:len(empty)]
@@ -131,29 +173,47 @@ def _spherical_lloyd(x, centers, n_iter, tol):
         if converged: break
     return labels, centers
 
-def spherical_kmeans(x, n_clusters: int, n_init: int = 3, n_iter: int = 50, random_state=0, tol: float = 1e-6):
+def spherical_kmeans(
+    x,                      # (N, d) features; rows are L2-normalised here
+    n_clusters: int,        # number of clusters k (1 <= k <= N)
+    n_init: int = 10,       # k-means++ restarts, best total cosine kept (TAC / faiss: nredo=10)
+    n_iter: int = 300,      # at most this many Lloyd iterations per restart (TAC / faiss: niter=300)
+    random_state=0,         # seed or numpy Generator
+    tol: float = 1e-6,      # stop a restart once labels are unchanged and centers move less than this
+):
     "Spherical k-means (cosine), best of `n_init` k-means++ starts: (labels, unit centers). Empty clusters are re-seeded."
     x = l2_normalize(check_features(x, "features"))
     if not 1 <= n_clusters <= len(x):
         raise ValueError(f"n_clusters={n_clusters} must be between 1 and the number of samples ({len(x)})")
+    if n_init < 1 or n_iter < 0: raise ValueError(f"n_init must be >= 1 and n_iter >= 0, got {n_init}, {n_iter}")
     rng = check_random_state(random_state)
+    gram = x @ x.T if len(x) <= _GRAM_MAX and n_clusters > 1 else None  # shared by all restarts' seeding
     best, best_fit = None, -np.inf
     for _ in range(n_init):
-        labels, centers = _spherical_lloyd(x, _kmeanspp(x, n_clusters, rng), n_iter, tol)
+        labels, centers = _spherical_lloyd(x, _kmeanspp(x, n_clusters, rng, gram), n_iter, tol)
         fit = float((x * centers[labels]).sum())  # total cosine to own center: higher is better
         if fit > best_fit: best, best_fit = (labels, centers), fit
     return best
 
 # %% ../nbs/06_vocab.ipynb #b692257f
-def select_positive_nouns(image_features, noun_features, n_centers: int, per_center: int = 5,
-                          random_state=0, temperature: float = 1.0) -> np.ndarray:
+def select_positive_nouns(
+    image_features,            # (N, d) image features (the split nouns are selected on)
+    noun_features,             # (M, d) noun features: the prompt-ensemble embeddings, as TAC and the reference use
+    n_centers: int,            # k_f, the number of proxy clusters
+    per_center: int = 5,       # nouns kept per proxy center (TAC: 5; paper 2 calls it gamma)
+    random_state=0,            # seed of the proxy k-means
+    temperature: float = 1.0,  # softmax temperature over centers; TAC and the reference: 1 (plain cosine)
+    n_init: int = 10,          # proxy k-means restarts (TAC / faiss: nredo=10)
+    n_iter: int = 300,         # proxy k-means iterations at most (TAC / faiss: niter=300)
+) -> np.ndarray:
     "TAC's filter: indices (sorted) of the nouns that best describe spherical k-means proxy centers."
-    x = check_features(image_features, "image_features")
+    x = l2_normalize(check_features(image_features, "image_features"))
     t = check_features(noun_features, "noun_features")
     check_same_dim(x, t)
     if per_center < 1: raise ValueError(f"per_center must be >= 1, got {per_center}")
     if temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
-    _, centers = spherical_kmeans(x, n_centers, random_state=random_state)
+    labels, _ = spherical_kmeans(x, n_centers, n_init=n_init, n_iter=n_iter, random_state=random_state)
+    centers = l2_normalize(_cluster_sums(x, labels, n_centers))  # as TAC: normalised means of the final labels
     t = l2_normalize(t)
     best, score = np.empty(len(t), dtype=np.int64), np.empty(len(t), dtype=np.float32)
     for i in range(0, len(t), 8192):  # softmax over centers, blockwise over nouns
@@ -171,7 +231,11 @@ def select_positive_nouns(image_features, noun_features, n_centers: int, per_cen
 N_CENTERS = {"cifar10": 167, "cifar20": 167, "cifar100": 167, "stl10": 17, "imagenet10": 43, "imagenet-dogs": 65,
              "dtd": 141, "ucf101": 303, "imagenet": 4271, "imagenet1k": 4271}
 
-def default_n_centers(dataset: str | None = None, n_samples: int | None = None, n_clusters: int | None = None) -> int:
+def default_n_centers(
+    dataset: str | None = None,    # a dataset name the papers report (cifar10, stl10, dtd, ...), or None
+    n_samples: int | None = None,  # number of images: k_f never exceeds it
+    n_clusters: int | None = None, # K, for the 3K rule on other data
+) -> int:
     "The papers' k_f for a known dataset, else 3 x n_clusters; never more than n_samples."
     key = (dataset or "").lower().replace("_", "-")
     if key in N_CENTERS: k = N_CENTERS[key]
