@@ -9,10 +9,11 @@ from scipy.linalg import cho_factor, cho_solve
 from sklearn.cluster import KMeans
 
 from .core import check_features, check_same_dim, check_dense_budget, l2_normalize, get_device
-from .vocab import select_positive_nouns, default_n_centers
+from .vocab import spherical_kmeans
 
 # %% auto #0
-__all__ = ['relational_matrix', 'RelationalKMeans', 'knn_cosine', 'consistent_pseudo_labels']
+__all__ = ['PAPER2_FEW_CLUSTERS', 'PAPER2_MANY_CLUSTERS', 'relational_matrix', 'paper2_n_centers', 'candidate_nouns',
+           'RelationalKMeans', 'knn_cosine', 'consistent_pseudo_labels', 'default_consistency_k']
 
 # %% ../nbs/11_relational.ipynb #815eba5d
 def relational_matrix(image_features, text_features, lam: float = 10.0, solve: str = "auto") -> np.ndarray:
@@ -37,15 +38,61 @@ def relational_matrix(image_features, text_features, lam: float = 10.0, solve: s
         c = cho_solve(cho_factor(g, lower=True), x.T).T @ t.T
     return np.ascontiguousarray(c, dtype=np.float32)
 
+# %% ../nbs/11_relational.ipynb #c23ec195
+def paper2_n_centers(
+    n_samples: int,  # N, images whose k-means gives the fine-grained centers (the training split)
+    n_clusters: int,  # K, the number of clusters asked for
+    samples_per_center: int = 300,  # TAC's target size of one fine-grained part
+) -> int:  # k_f, at most N
+    "k_f of Sec. 3.1 (TAC's rule): N / 300 fine-grained centers, or 3K when classes average fewer than 300 samples."
+    n, k = int(n_samples), int(n_clusters)
+    if n < 1 or k < 1: raise ValueError(f"n_samples and n_clusters must be >= 1, got {n} and {k}")
+    kf = 3 * k if n / k < samples_per_center else int(round(n / samples_per_center))
+    return max(1, min(kf, n))
+
+def candidate_nouns(
+    image_features,  # (N, d) CLIP image features (the training split)
+    noun_features,  # (M, d) text features of the whole vocabulary
+    n_centers: int,  # k_f, fine-grained centers (`paper2_n_centers`)
+    per_center: int = 3,  # gamma, nouns kept per center
+    random_state=0,  # seed of the k-means
+) -> np.ndarray:  # sorted indices into `noun_features`
+    "Paper 2's candidate nouns: each noun joins its most similar k-means center (cosine); each center keeps its `per_center` most similar."
+    x = l2_normalize(check_features(image_features, "image_features"))
+    t = l2_normalize(check_features(noun_features, "noun_features"))
+    check_same_dim(x, t)
+    if per_center < 1: raise ValueError(f"per_center (gamma) must be >= 1, got {per_center}")
+    labels, _ = spherical_kmeans(x, n_centers, random_state=random_state)
+    ids = np.unique(labels)
+    centers = l2_normalize(np.stack([x[labels == c].mean(0) for c in ids]))  # Eq. 1, unit length for the cosine
+    best, score = np.empty(len(t), dtype=np.int64), np.empty(len(t), dtype=np.float32)
+    for i in range(0, len(t), 8192):  # Eqs. 2-3, blockwise over nouns
+        s = t[i:i + 8192] @ centers.T
+        best[i:i + 8192] = s.argmax(1); score[i:i + 8192] = s.max(1)
+    keep = [m[np.argsort(-score[m], kind="stable")[:per_center]] for m in (np.flatnonzero(best == c) for c in range(len(ids))) if len(m)]
+    return np.sort(np.concatenate(keep))
+
 # %% ../nbs/11_relational.ipynb #294206d2
 class RelationalKMeans:
     "The second paper's no-train baseline: k-means on the rows of the image-text relational matrix."
-    def __init__(self, n_clusters: int, text_features=None, lam: float = 10.0, per_center: int = 3,
-                 n_centers: int | None = None, filter_nouns: bool = True, n_init: int = 10, random_state=0):
+    def __init__(self,
+                 n_clusters: int,  # K
+                 text_features=None,  # (M, d) noun features: the whole vocabulary, or the candidates with filter_nouns=False
+                 lam: float = 10.0,  # lambda, the ridge penalty of Eq. 4
+                 per_center: int = 3,  # gamma, candidate nouns kept per fine-grained center
+                 n_centers: int | None = None,  # k_f; None: `paper2_n_centers` of the images fitted
+                 filter_nouns: bool = True,  # select the candidates (Sec. 3.1); False: use every given noun
+                 n_init: int = 10,  # k-means restarts on C
+                 random_state=0,  # seed of both k-means (candidate nouns and clusters)
+                ):
         self.n_clusters, self.text_features, self.lam, self.per_center = n_clusters, text_features, lam, per_center
         self.n_centers, self.filter_nouns, self.n_init, self.random_state = n_centers, filter_nouns, n_init, random_state
 
-    def fit(self, image_features, y=None, text_features=None):
+    def fit(self,
+            image_features,  # (N, d) image features to fit on (the training split)
+            y=None,  # ignored (scikit-learn signature)
+            text_features=None,  # noun features, if not given to the constructor
+           ):
         "Select nouns, build `representations_` (the matrix C) and cluster its rows into `labels_`."
         x = l2_normalize(check_features(image_features, "image_features"))
         t = text_features if text_features is not None else self.text_features
@@ -57,12 +104,13 @@ class RelationalKMeans:
         if not 1 <= self.n_clusters <= n:
             raise ValueError(f"n_clusters must be between 1 and the number of images ({n}), got {self.n_clusters}")
         if self.filter_nouns:
-            n_centers = self.n_centers or default_n_centers(n_samples=n, n_clusters=self.n_clusters)
-            self.noun_indices_ = select_positive_nouns(x, t, n_centers, per_center=self.per_center,
-                                                       random_state=self.random_state)
+            self.n_centers_ = self.n_centers or paper2_n_centers(n, self.n_clusters)
+            self.noun_indices_ = candidate_nouns(x, t, self.n_centers_, per_center=self.per_center,
+                                                 random_state=self.random_state)
         else:
-            self.noun_indices_ = np.arange(len(t))
-        self.representations_ = relational_matrix(x, t[self.noun_indices_], lam=self.lam)
+            self.n_centers_, self.noun_indices_ = None, np.arange(len(t))
+        self.text_features_ = t[self.noun_indices_]
+        self.representations_ = relational_matrix(x, self.text_features_, lam=self.lam)
         rs = self.random_state if self.random_state is None or isinstance(self.random_state, (int, np.integer)) else None
         km = KMeans(self.n_clusters, n_init=self.n_init, random_state=rs).fit(self.representations_)
         self.labels_, self.cluster_centers_, self.inertia_ = km.labels_, km.cluster_centers_, km.inertia_
@@ -71,6 +119,24 @@ class RelationalKMeans:
     def fit_predict(self, image_features, y=None, text_features=None) -> np.ndarray:
         "Fit and return `labels_`."
         return self.fit(image_features, text_features=text_features).labels_
+
+    def transform(self,
+                  image_features,  # (n, d) new images (e.g. the test split)
+                 ) -> np.ndarray:  # (n, M) their rows of C, against the fitted candidate nouns and lambda
+        "Rows of C for new images: each is its own ridge problem over the fitted candidate nouns."
+        if not hasattr(self, "text_features_"): raise ValueError("this RelationalKMeans is not fitted yet: call fit first")
+        x = l2_normalize(check_features(image_features, "image_features"))
+        check_same_dim(x, self.text_features_)
+        return relational_matrix(x, self.text_features_, lam=self.lam)
+
+    def predict(self,
+                image_features,  # (n, d) new images (e.g. the test split)
+               ) -> np.ndarray:  # (n,) the fitted cluster of each
+        "The nearest fitted k-means centroid (Euclidean, in C-space) of each new image's row of C."
+        c = self.transform(image_features).astype(np.float64)
+        m = self.cluster_centers_.astype(np.float64)
+        d2 = (c * c).sum(1)[:, None] - 2 * c @ m.T + (m * m).sum(1)[None]
+        return d2.argmin(1)
 
 # %% ../nbs/11_relational.ipynb #fcf566aa
 def knn_cosine(x, k: int, block_size: int | None = None, device=None) -> tuple[np.ndarray, np.ndarray]:
@@ -113,3 +179,22 @@ def consistent_pseudo_labels(representations, labels, k: int = 10, threshold: fl
         raise ValueError(f"no sample passes the neighbour-consistency filter: N={n}, k={k}, threshold={threshold}, "
                          f"best score {scores.max():.3f}; lower the threshold or k")
     return scores, mask
+
+# %% ../nbs/11_relational.ipynb #7582cb9c
+PAPER2_FEW_CLUSTERS = ("stl10", "cifar10", "imagenet10", "imagenet-dogs")
+PAPER2_MANY_CLUSTERS = ("flowers102", "cifar100", "dtd", "ucf101")
+
+def default_consistency_k(
+    dataset: str | None = None,  # dataset name (the paper's eight are known), or None
+    n_clusters: int | None = None,  # K, decides for other datasets (many from 30)
+    n_samples: int | None = None,  # N of the filtered split: caps k-hat at N/K - 1
+    few: int = 10,  # k-hat with few clusters
+    many: int = 5,  # k-hat with many clusters
+) -> int:  # k-hat
+    "The neighbour count of the consistency filter: `few` for few clusters, `many` (smaller) for many."
+    key = (dataset or "").lower().replace("_", "-")
+    is_many = key in PAPER2_MANY_CLUSTERS or (key not in PAPER2_FEW_CLUSTERS and n_clusters is not None and n_clusters >= 30)
+    k = many if is_many else few
+    if n_samples is not None and n_clusters:
+        k = min(k, max(1, int(n_samples) // int(n_clusters) - 1))
+    return int(k)
