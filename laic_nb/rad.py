@@ -4,15 +4,18 @@
 
 # %% ../nbs/09_rad.ipynb #fedcc0a4
 from __future__ import annotations
+import time
 from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
-from .core import check_dense_budget
+import torch
+from .core import dense_budget_bytes, get_device
 from .spectral import check_affinity, normalized_affinity
 
 # %% auto #0
-__all__ = ['project_simplex', 'beta_step', 'pairwise_beta_update', 'beta_coordinate_descent', 'RADResult', 'check_affinities',
-           'union_pattern', 'pattern_products', 'rad']
+__all__ = ['RAD_MODES', 'BETA_SOLVERS', 'RAD_TIME_BUDGET_S', 'project_simplex', 'beta_step', 'pairwise_beta_update',
+           'beta_coordinate_descent', 'RADResult', 'check_affinities', 'union_pattern', 'pattern_products',
+           'beta_update', 'dense_rad_bytes', 'sparse_dense_rate', 'dense_rad_seconds', 'resolve_rad_mode', 'rad']
 
 # %% ../nbs/09_rad.ipynb #0c9e8a59
 def project_simplex(v) -> np.ndarray:
@@ -54,10 +57,11 @@ class RADResult:
     steps: list = field(default_factory=list)         # "start", "A" or "beta" for each objective entry
     beta_history: list = field(default_factory=list)  # beta in force at each objective entry
     losses: np.ndarray | None = None      # l_b(Ahat) at the end
+    mode: str = "dense"                   # "dense" (every entry free) or "sparse" (Ahat confined to the kNN pattern)
+    changes: list = field(default_factory=list)       # relative change ||A_t - A_{t-1}||_F / ||A_{t-1}||_F of each A-step
 
     def __repr__(self):
-        kind = "sparse" if sp.issparse(self.affinity) else "dense"
-        return (f"RADResult({kind} {self.affinity.shape[0]}x{self.affinity.shape[0]}, beta={np.round(self.beta, 3)}, "
+        return (f"RADResult({self.mode} {self.affinity.shape[0]}x{self.affinity.shape[0]}, beta={np.round(self.beta, 3)}, "
                 f"objective {self.objective[0]:.4g} -> {self.objective[-1]:.4g} in {len(self.objective) - 1} steps)")
 
 def check_affinities(affinities) -> list:
@@ -138,52 +142,249 @@ def pattern_products(s, pattern: sp.csr_matrix, compiled: bool | None = None):
         return out
     return products
 
+# %% ../nbs/09_rad.ipynb #701d267d
+RAD_MODES = ("auto", "dense", "sparse")
+BETA_SOLVERS = ("cd", "exact")
+RAD_TIME_BUDGET_S = 180.0  # `mode="auto"`: dense only when its estimated run time is below this (seconds)
+_COLUMN_BLOCK = 64         # dense kernels: a column block of the right factor (N x 64 float32) stays in cache
+
+if numba is not None:
+    @numba.njit(parallel=True, cache=True)
+    def _sparse_times_dense(s_ptr, s_idx, s_val, src, out):
+        "out = S @ src (S in CSR, src dense N x N), by column blocks: each thread owns its columns, src's block stays in cache."
+        n, m = src.shape
+        n_blocks = (m + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+        for blk in numba.prange(n_blocks):
+            c0, c1 = blk * _COLUMN_BLOCK, min(m, blk * _COLUMN_BLOCK + _COLUMN_BLOCK)
+            row = np.empty(c1 - c0, dtype=src.dtype)  # a local row: no aliasing with src, so the loop vectorises
+            for i in range(n):
+                row[:] = 0.0
+                for e in range(s_ptr[i], s_ptr[i + 1]):
+                    v, k = s_val[e], s_idx[e]
+                    for c in range(c0, c1): row[c - c0] += v * src[k, c]
+                out[i, c0:c1] = row
+
+    @numba.njit(parallel=True, cache=True)
+    def _sparse_times_dense_into(s_ptr, s_idx, s_val, src, a, acc, weight):
+        "acc += weight * (S @ src); returns <a, S @ src> (float64), without storing S @ src."
+        n, m = src.shape
+        n_blocks = (m + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+        partial = np.zeros(n_blocks)
+        for blk in numba.prange(n_blocks):
+            c0, c1 = blk * _COLUMN_BLOCK, min(m, blk * _COLUMN_BLOCK + _COLUMN_BLOCK)
+            row = np.empty(c1 - c0, dtype=src.dtype)
+            total = 0.0
+            for i in range(n):
+                row[:] = 0.0
+                for e in range(s_ptr[i], s_ptr[i + 1]):
+                    v, k = s_val[e], s_idx[e]
+                    for c in range(c0, c1): row[c - c0] += v * src[k, c]
+                for c in range(c0, c1):
+                    total += a[i, c] * row[c - c0]
+                    acc[i, c] += weight * row[c - c0]
+            partial[blk] = total
+        return partial.sum()
+
+    @numba.njit(parallel=True, cache=True)
+    def _transpose_in_place(t):
+        "t <- t^T for a square array, by 64 x 64 tile pairs."
+        n = t.shape[0]
+        nb = (n + 63) // 64
+        for bi in numba.prange(nb):
+            for bj in range(bi, nb):
+                for i in range(bi * 64, min(n, bi * 64 + 64)):
+                    for j in range(max(i + 1, bj * 64), min(n, bj * 64 + 64)):
+                        t[i, j], t[j, i] = t[j, i], t[i, j]
+
+    @numba.njit(parallel=True, cache=True)
+    def _finish_step(new, old, shift):
+        "new += shift I, then symmetrise and clip negatives in place; returns ||new - old||^2, ||old||^2, ||new||^2, trace(new)."
+        n = new.shape[0]
+        stats = np.zeros((n, 4))
+        for p in numba.prange(n):
+            h = p // 2
+            i = h if p % 2 == 0 else n - 1 - h  # rows alternate from both ends: row i holds n - i entries
+            new[i, i] += shift
+            d, o, w = 0.0, 0.0, 0.0
+            for j in range(i, n):
+                v = max(0.5 * (new[i, j] + new[j, i]), 0.0)
+                new[i, j] = v; new[j, i] = v
+                f = 1.0 if j == i else 2.0  # off-diagonal entries count twice
+                d += f * (v - old[i, j]) ** 2; o += f * old[i, j] ** 2; w += f * v * v
+            stats[i, 0], stats[i, 1], stats[i, 2], stats[i, 3] = d, o, w, new[i, i]
+        return stats.sum(0)
+
+# %% ../nbs/09_rad.ipynb #53e29573
+class _SparseOp:
+    "RAD on the fixed pattern P: $\\hat A$ is the vector of its values on P (float64)."
+    def __init__(self, s, pattern):
+        self.n, self.pattern = pattern.shape[0], pattern
+        self.products = pattern_products(s, pattern)
+        self.eye = (np.repeat(np.arange(self.n), np.diff(pattern.indptr)) == pattern.indices).astype(np.float64)
+
+    def identity(self): return self.eye.copy()
+    def stats(self, a): return float(a @ a), float(a @ self.eye)
+    def cross(self, a): return np.array([float(a @ z) for z in self.products(a)])
+
+    def step(self, a, weights, shift):
+        z = self.products(a)
+        new = np.tensordot(weights, z, 1) + shift * self.eye
+        np.maximum(new, 0, out=new)  # a no-op in exact arithmetic (every term is >= 0); the reference clips
+        return new, np.array([float(a @ zb) for zb in z]), float(np.sum((new - a) ** 2)), float(a @ a)
+
+    def matrix(self, a): return sp.csr_matrix((a, self.pattern.indices, self.pattern.indptr), shape=(self.n, self.n))
+
+class _DenseOp:
+    "RAD with a dense $\\hat A$ (N x N, float32 by default), sparse $S_b$; numba kernels on the CPU, torch elsewhere."
+    def __init__(self, s, device, dtype="float32"):
+        self.n, self.device, self.dtype = s[0].shape[0], device, np.dtype(dtype)
+        self.compiled = numba is not None and device == "cpu"
+        s = [sp.csr_matrix(g, dtype=self.dtype) for g in s]
+        if self.compiled: self.s = [(g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data) for g in s]
+        else: self.s = [torch.sparse_csr_tensor(torch.from_numpy(g.indptr.astype(np.int64)), torch.from_numpy(g.indices.astype(np.int64)),
+                                                torch.from_numpy(g.data), size=g.shape).to(device) for g in s]
+        self.work = self._empty()  # S_b A, then (S_b A)^T = A S_b
+
+    def _empty(self):
+        if self.compiled: return np.empty((self.n, self.n), self.dtype)
+        return torch.empty((self.n, self.n), dtype=getattr(torch, self.dtype.name), device=self.device)
+
+    def identity(self):
+        a = self._empty()
+        a[:] = 0
+        if self.compiled: np.fill_diagonal(a, 1.0)
+        else: a.fill_diagonal_(1.0)
+        return a
+
+    def stats(self, a):
+        if self.compiled: return float(np.vdot(a, a)), float(np.trace(a))
+        return float((a * a).sum()), float(a.diagonal().sum())
+
+    def _sandwich(self, b, a, acc, weight):
+        "acc += weight * S_b A S_b; returns <A, S_b A S_b>. Uses S_b A S_b = S_b (S_b A)^T for symmetric A."
+        if self.compiled:
+            ptr, idx, val = self.s[b]
+            _sparse_times_dense(ptr, idx, val, a, self.work)
+            _transpose_in_place(self.work)
+            return _sparse_times_dense_into(ptr, idx, val, self.work, a, acc, self.dtype.type(weight))
+        sb = self.s[b]
+        torch.mm(sb, a, out=self.work)
+        z = torch.mm(sb, self.work.T.contiguous())
+        if weight: acc.add_(z, alpha=float(weight))
+        return float((a * z).sum())
+
+    def cross(self, a): return np.array([self._sandwich(b, a, a, 0.0) for b in range(len(self.s))])
+
+    def step(self, a, weights, shift):
+        new = self._empty()
+        new[:] = 0
+        cross = np.array([self._sandwich(b, a, new, w) for b, w in enumerate(weights)])
+        if self.compiled: diff2, old2, _, _ = _finish_step(new, a, self.dtype.type(shift))
+        else:
+            new.diagonal().add_(shift)
+            new = (new + new.T).mul_(0.5).clamp_(min=0)
+            diff2, old2 = float(((new - a) ** 2).sum()), float((a * a).sum())
+        return new, cross, diff2, old2
+
+    def matrix(self, a): return a if self.compiled else a.cpu().numpy()
+
+# %% ../nbs/09_rad.ipynb #b55cd687
+def beta_update(beta, losses, lam: float, solver: str = "cd", cd_passes: int = 4) -> np.ndarray:
+    "The β-step: `cd` = the reference's `cd_passes` warm-started pairwise sweeps (each ending on the simplex), `exact` = `beta_step`."
+    if solver == "exact": return beta_step(losses, lam)
+    return project_simplex(beta_coordinate_descent(losses, lam, beta, n_sweeps=cd_passes))
+
+def dense_rad_bytes(n: int, device="cpu", dtype="float32") -> int:
+    "Memory of the dense path: 3 N x N arrays with the compiled CPU kernels, 5 with torch (GPU)."
+    return (3 if numba is not None and str(device) == "cpu" else 5) * np.dtype(dtype).itemsize * int(n) ** 2
+
+_RATE = {}  # multiply-adds per second of sparse x dense products, measured once per device
+
+def sparse_dense_rate(device="cpu") -> float:
+    "Measured multiply-adds per second of one `S @ A` product (S: 64 entries per row, A dense), N = 2048."
+    device = str(device)
+    if device not in _RATE:
+        rng = np.random.default_rng(0)
+        n, k = 2048, 64
+        g = sp.csr_matrix((rng.random(n * k), (np.repeat(np.arange(n), k), rng.integers(0, n, n * k))), shape=(n, n))
+        op = _DenseOp([(g + g.T) * 0.5], device)
+        a = op.identity()
+        op._sandwich(0, a, a, 0.0)  # compile / warm up
+        t0 = time.perf_counter(); op._sandwich(0, a, a, 0.0)
+        if device.startswith("cuda"): torch.cuda.synchronize()
+        _RATE[device] = 2 * (g + g.T).nnz * n / max(time.perf_counter() - t0, 1e-9)
+    return _RATE[device]
+
+def dense_rad_seconds(n: int, nnz: list, n_steps: int, device="cpu") -> float:
+    "Estimated time of dense RAD: `n_steps` passes, each 2 nnz(S_b) N multiply-adds per graph, at the measured rate."
+    return n_steps * 2 * sum(nnz) * n / sparse_dense_rate(device)
+
+def resolve_rad_mode(mode: str, n: int, nnz: list, n_steps: int, device="cpu", budget_gb: float | None = None,
+                     time_budget: float | None = None, dtype="float32") -> str:
+    "'dense' or 'sparse' for `mode`; 'dense' beyond the memory budget is a `MemoryError` that names the fixes."
+    if mode not in RAD_MODES: raise ValueError(f"rad_mode must be one of {RAD_MODES}, got {mode!r}")
+    if mode == "sparse": return mode
+    need, budget = dense_rad_bytes(n, device, dtype), dense_budget_bytes(budget_gb)
+    if mode == "dense":
+        if need > budget:
+            raise MemoryError(f"dense RAD for N={n} needs {need / 2**30:.1f} GB, above the dense budget of {budget / 2**30:.1f} GB: "
+                              "use rad_mode='sparse' (the kNN-pattern approximation) or 'auto', or raise the budget with LAIC_DENSE_BUDGET_GB")
+        return mode
+    if need > budget: return "sparse"
+    seconds = dense_rad_seconds(n, nnz, n_steps, device)
+    return "dense" if seconds <= (RAD_TIME_BUDGET_S if time_budget is None else time_budget) else "sparse"
+
 # %% ../nbs/09_rad.ipynb #4d91be43
-def rad(affinities, mu: float = 0.1, lam: float = 10.0, n_outer: int = 5, n_diffusion: int = 8,
-        sparse: bool | None = None, progress: bool = False) -> RADResult:
-    "Regularised affinity diffusion: fuse B graphs into one affinity and simplex weights (dense or kNN-pattern sparse)."
+def rad(affinities, # B symmetric nonnegative (N, N) graphs, one per prompt template (sparse or dense)
+        mu: float = 0.1, # weight of the anchor ||A - I||^2 (paper: 0.1)
+        lam: float = 10.0, # weight of ||beta||^2 / 2 (paper: 10)
+        n_outer: int = 5, # alternations: diffusion steps, then one beta-step
+        n_diffusion: int = 8, # A-steps per alternation (at most: see `tol`)
+        mode: str = "auto", # "dense" (A as written), "sparse" (A on the kNN pattern), "auto": dense where it fits
+        tol: float = 1e-4, # stop an alternation's diffusion when ||A_t - A_{t-1}|| / ||A_{t-1}|| < tol (reference: 1e-4)
+        beta_solver: str = "cd", # "cd": the reference's warm-started pairwise sweeps; "exact": the simplex projection
+        cd_passes: int = 4, # sweeps of the "cd" solver per beta-step (reference: 4)
+        device=None, # torch device of the dense path; None: a GPU when visible
+        time_budget: float | None = None, # "auto": longest estimated dense run, seconds (None: RAD_TIME_BUDGET_S)
+        dtype: str = "float32", # dense path precision (float32 as the reference; float64 for exact checks)
+        progress: bool = False, # a progress bar over diffusion steps
+       ) -> RADResult:
+    "Regularised affinity diffusion: fuse B graphs into one affinity $\\hat A$ and simplex weights β."
     from tqdm.auto import tqdm
     _check_rad_params(mu, lam, n_outer, n_diffusion)
+    if beta_solver not in BETA_SOLVERS: raise ValueError(f"beta_solver must be one of {BETA_SOLVERS}, got {beta_solver!r}")
+    if not (np.isfinite(tol) and tol >= 0): raise ValueError(f"tol must be >= 0 (0: never stop early; reference 1e-4), got {tol}")
     graphs = check_affinities(affinities)
     n, nb = graphs[0].shape[0], len(graphs)
-    if sparse is None: sparse = any(sp.issparse(g) for g in graphs)
-    if sparse:  # A_hat is the vector of its values on the pattern
-        s = [normalized_affinity(sp.csr_matrix(g)) for g in graphs]
-        pattern = union_pattern(s)
-        products = pattern_products(s, pattern)
-        eye = (np.repeat(np.arange(n), np.diff(pattern.indptr)) == pattern.indices).astype(np.float64)
-        trace = lambda a: float(a @ eye)
-    else:
-        check_dense_budget(n, n_arrays=nb + 3, itemsize=8, what=f"dense RAD over {nb} graphs",
-                           hint="pass sparse kNN graphs (ntk_affinities) to use the sparse path")
-        s = [normalized_affinity(g) for g in graphs]  # kept sparse when given sparse: S_b A S_b costs O(nnz N)
-        eye, trace = np.eye(n), lambda a: float(np.trace(a))
-        def products(a):  # S (S A)^T = S A S for symmetric A, and C-contiguous
-            return [np.ascontiguousarray(sb @ np.asarray(sb @ a).T) if sp.issparse(sb) else sb @ a @ sb for sb in s]
-    beta, a = np.full(nb, 1.0 / nb), eye.copy()
-    def evaluate_at(a, z):
-        aa = float(np.vdot(a, a))
-        losses = np.array([aa - float(np.vdot(a, zb)) for zb in z])
-        dist_eye = aa - 2 * trace(a) + n  # ||A - I||^2
-        return losses, float(beta @ losses + mu * dist_eye + lam / 2 * beta @ beta)
-    z = products(a)
-    losses, f = evaluate_at(a, z)
-    res = RADResult(a, beta.copy(), [f], ["start"], [beta.copy()])
-    bar = tqdm(total=n_outer * (n_diffusion + 1), desc="RAD steps", disable=not progress, leave=False)
-    for _ in range(n_outer):
-        for _ in range(n_diffusion):
-            a = sum(bb / (1 + mu) * zb for bb, zb in zip(beta, z)) + mu / (1 + mu) * eye
-            z = products(a)
-            losses, f = evaluate_at(a, z)
-            res.objective.append(f); res.steps.append("A"); res.beta_history.append(beta.copy()); bar.update()
-        beta = beta_step(losses, lam)
-        losses, f = evaluate_at(a, z)
-        res.objective.append(f); res.steps.append("beta"); res.beta_history.append(beta.copy()); bar.update()
+    s = [normalized_affinity(sp.csr_matrix(g)) for g in graphs]
+    dev = get_device(device)
+    mode = resolve_rad_mode(mode, n, [g.nnz for g in s], n_outer * (n_diffusion + 1), dev, time_budget=time_budget, dtype=dtype)
+    op = _SparseOp(s, union_pattern(s)) if mode == "sparse" else _DenseOp(s, dev, dtype)
+    beta, a, losses = np.full(nb, 1.0 / nb), op.identity(), None
+    res = RADResult(None, beta, mode=mode)
+    def record(kind, norm2, trace, cross, beta):
+        losses = norm2 - cross
+        f = float(beta @ losses + mu * (norm2 - 2 * trace + n) + lam / 2 * beta @ beta)
+        res.objective.append(f); res.steps.append(kind); res.beta_history.append(beta.copy())
+        return losses
+    pending, (norm2, trace), cross = "start", op.stats(a), None  # an iterate's F is known once S_b A S_b is
+    bar = tqdm(total=n_outer * n_diffusion, desc=f"RAD ({mode})", disable=not progress, leave=False)
+    with torch.no_grad():
+        for _ in range(n_outer):
+            weights = beta / (mu + beta.sum())
+            for t in range(n_diffusion):
+                new, cross, diff2, old2 = op.step(a, weights, 1.0 - weights.sum())
+                if pending: record(pending, norm2, trace, cross, beta)
+                a, pending, (norm2, trace) = new, "A", op.stats(new)
+                change = np.sqrt(diff2) / (np.sqrt(old2) + 1e-12)
+                res.changes.append(float(change)); bar.update()
+                if change < tol: bar.update(n_diffusion - 1 - t); break
+            if pending: cross = op.cross(a)
+            losses = record(pending, norm2, trace, cross, beta) if pending else norm2 - cross
+            pending = None
+            beta = beta_update(beta, losses, lam, beta_solver, cd_passes)
+            record("beta", norm2, trace, cross, beta)
+    if pending: losses = record(pending, norm2, trace, op.cross(a), beta)  # n_outer = 0: the start only
     bar.close()
-    if sparse: a = sp.csr_matrix((a, pattern.indices, pattern.indptr), shape=(n, n))
-    a = (a + a.T) * 0.5  # symmetric in exact arithmetic; remove rounding asymmetry
-    if sparse:
-        a = sp.csr_matrix(a); np.maximum(a.data, 0, out=a.data); a.eliminate_zeros(); a.sort_indices()
-    else: a = np.maximum(a, 0)
-    res.affinity, res.beta, res.losses = a, beta, losses
+    res.affinity, res.beta, res.losses = op.matrix(a), beta, losses
     return res
