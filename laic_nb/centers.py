@@ -180,18 +180,30 @@ def mean_entropy(probs: torch.Tensor) -> torch.Tensor:
     return -(p * p.log()).sum()
 
 # %% ../nbs/12_centers.ipynb #55874bab
-def clip_views(image_size: int = 224, mean=None, std=None, crop_scale=(0.5, 1.0), randaug_ops: int = 2,
-               randaug_magnitude: int = 10):
-    "CLIP-normalised (weak, strong, eval) torchvision transforms of PIL images."
+def clip_views(
+    image_size: int = 224,  # side of the square the image encoder takes
+    mean=None,  # normalisation mean (default: OpenAI CLIP's)
+    std=None,  # normalisation std (default: OpenAI CLIP's)
+    crop_scale=(0.5, 1.0),  # area range of the random crop (weak="crop" only)
+    randaug_ops: int = 2,  # RandAugment: operations per image
+    randaug_magnitude: int = 10,  # RandAugment: magnitude (0-30)
+    weak: str = "tac",  # "tac": TAC's resize + center crop (the paper's); "crop": random resized crop + flip
+    resize: int | None = None,  # resize the short side to this before the center crop (TAC: 256 on ImageNet, else image_size)
+):  # (weak, strong, eval) transforms; with weak="tac" the weak view *is* the eval view (the same object)
+    "CLIP-normalised (weak, strong, eval) torchvision transforms of PIL images; the strong view adds RandAugment to the weak one."
     from torchvision import transforms as T
     from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+    if weak not in ("tac", "crop"): raise ValueError(f"weak must be 'tac' (TAC's resize + center crop) or 'crop', got {weak!r}")
     norm = [T.ToTensor(), T.Normalize(mean or OPENAI_DATASET_MEAN, std or OPENAI_DATASET_STD)]
     rgb = T.Lambda(lambda im: im.convert("RGB"))
     bicubic = T.InterpolationMode.BICUBIC
-    weak = [rgb, T.RandomResizedCrop(image_size, scale=crop_scale, interpolation=bicubic), T.RandomHorizontalFlip()]
-    strong = weak + [T.RandAugment(num_ops=randaug_ops, magnitude=randaug_magnitude)]
-    evalv = [rgb, T.Resize(image_size, interpolation=bicubic), T.CenterCrop(image_size)]
-    return T.Compose(weak + norm), T.Compose(strong + norm), T.Compose(evalv + norm)
+    center = [rgb, T.Resize(resize or image_size, interpolation=bicubic), T.CenterCrop(image_size)]
+    geometry = center if weak == "tac" else [rgb, T.RandomResizedCrop(image_size, scale=crop_scale, interpolation=bicubic),
+                                             T.RandomHorizontalFlip()]
+    evalv = T.Compose(center + norm)
+    weakv = evalv if weak == "tac" else T.Compose(geometry + norm)
+    strong = T.Compose(geometry + [T.RandAugment(num_ops=randaug_ops, magnitude=randaug_magnitude)] + norm)
+    return weakv, strong, evalv
 
 def feature_views(x: torch.Tensor, noise: float, generator: torch.Generator | None = None):
     "Weak and strong views of unit feature rows: the rows, and the rows plus noise of expected norm `noise`."
@@ -236,12 +248,31 @@ class _Frozen:
 # %% ../nbs/12_centers.ipynb #9d7d094b
 class SemanticCenters:
     "Prompt-learned semantic centers (CoOp-style class tokens through a frozen open_clip text encoder)."
-    def __init__(self, n_clusters: int, model=None, tokenizer=None, n_ctx: int = 4, prefix: str = "a photo of a",
-                 suffix: str = ".", init="prototype", init_steps: int = 100, init_lr: float = 0.01,
-                 epochs: int = 20, batch_size: int = 32, lr: float = 0.002, momentum: float = 0.9,
-                 weight_decay: float = 5e-4, q: float = 0.7, alpha: float = 1.0, beta: float = 1.0,
-                 feature_noise: float = 0.5, logit_scale: float | None = None, random_state=0, device=None,
-                 num_threads: int | None = None, progress: bool = True):
+    def __init__(self,
+                 n_clusters: int,  # K, one center per pseudo-label class
+                 model=None,  # an open_clip model (frozen; its text tower turns tokens into centers)
+                 tokenizer=None,  # its tokenizer (default: CLIP's BPE tokenizer)
+                 n_ctx: int = 4,  # L, learnable tokens per class
+                 prefix: str = "a photo of a",  # fixed words before the class tokens
+                 suffix: str = ".",  # fixed text after them
+                 init="random",  # "random" (the paper's), "prototype" (our warm start), or word(s) to start from
+                 init_steps: int = 100,  # Adam steps of the prototype warm start
+                 init_lr: float = 0.01,  # their learning rate
+                 epochs: int = 20,  # passes over the images (CoOp's 20)
+                 batch_size: int = 32,  # images per step (CoOp's 32)
+                 lr: float = 0.002,  # initial SGD learning rate, cosine-annealed (CoOp's)
+                 momentum: float = 0.9,  # SGD momentum
+                 weight_decay: float = 5e-4,  # SGD weight decay
+                 q: float = 0.7,  # GCE exponent
+                 alpha: float = 1.0,  # weight of the consistency term
+                 beta: float = 1.0,  # weight of the diversity (entropy) term
+                 feature_noise: float = 0.5,  # feature mode: expected norm of the strong view's noise
+                 logit_scale: float | None = None,  # 1/tau; None: the model's learned value
+                 random_state=0,  # seed of tokens, shuffling, noise and augmentations
+                 device=None,  # where to train (default: the model's device)
+                 num_threads: int | None = None,  # torch CPU threads during the fit (restored after)
+                 progress: bool = True,  # a progress bar over epochs
+                ):
         for k, v in locals().items():
             if k != "self": setattr(self, k, v)
 
@@ -376,32 +407,51 @@ class SemanticCenters:
             out = [F.normalize(self.model.encode_image(v.to(dev)).float(), dim=1).cpu() for _, v in loader]
         return torch.cat(out).numpy()
 
-    def fit_images(self, images, pseudo_labels, mask=None, preprocess_weak=None, preprocess_strong=None,
-                   preprocess_eval=None, eval_labels=None, num_workers: int = 0, encode_batch_size: int = 256):
-        "Learn the centers from images, encoding weak and strong augmented views with the frozen image encoder."
+    def fit_images(self,
+                   images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
+                   pseudo_labels,  # (N,) integer pseudo-labels
+                   mask=None,  # (N,) bool, the high-quality set (None: all)
+                   preprocess_weak=None,  # weak-view transform (see `clip_views`)
+                   preprocess_strong=None,  # strong-view transform
+                   preprocess_eval=None,  # eval-view transform (default: the weak one)
+                   eval_labels=None,  # true labels, for monitoring only
+                   num_workers: int = 0,  # image decoding processes
+                   encode_batch_size: int = 256,  # batch of the eval-view encoding
+                   image_features=None,  # (N, d) eval-view features already computed (e.g. the cache): skips encoding them
+                  ):
+        "Learn the centers from images, encoding augmented views with the frozen image encoder."
         if preprocess_weak is None or preprocess_strong is None:
             raise ValueError("fit_images needs preprocess_weak and preprocess_strong (see clip_views)")
         n = len(images)
         self.classes_, y, m = self._check_labels(pseudo_labels, mask, n)
         tower, dev, scale = self._setup()
+        preprocess_eval = preprocess_eval or preprocess_weak
+        weak_is_eval = preprocess_weak is preprocess_eval  # a deterministic weak view (TAC's): encode it once
         seed = _seed(self.random_state)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            x0 = self.encode_images(images, preprocess_eval or preprocess_weak, encode_batch_size, num_workers)
+            if image_features is None:
+                x0 = self.encode_images(images, preprocess_eval, encode_batch_size, num_workers)
+            else:
+                x0 = l2_normalize(check_features(image_features, "image_features"))
+                if len(x0) != n: raise ValueError(f"image_features has {len(x0)} rows for {n} images")
             self.image_features_ = x0
+            x0t = torch.from_numpy(x0).to(dev)
             gen = torch.Generator().manual_seed(seed)
-            loader = torch.utils.data.DataLoader(_ImageViews(images, [preprocess_weak, preprocess_strong]),
-                                                 batch_size=self.batch_size, shuffle=True, num_workers=num_workers,
-                                                 generator=torch.Generator().manual_seed(seed))
+            views = [preprocess_strong] if weak_is_eval else [preprocess_weak, preprocess_strong]
+            loader = torch.utils.data.DataLoader(_ImageViews(images, views), batch_size=self.batch_size, shuffle=True,
+                                                 num_workers=num_workers, generator=torch.Generator().manual_seed(seed))
 
             def batches(epoch):
-                for idx, vw, vs in loader:
+                for idx, *v in loader:
                     with torch.no_grad():
-                        f = F.normalize(self.model.encode_image(torch.cat([vw, vs]).to(dev)).float(), dim=1)
-                    yield idx.to(dev), f[:len(idx)], f[len(idx):]
+                        f = F.normalize(self.model.encode_image(torch.cat(v).to(dev)).float(), dim=1)
+                    idx = idx.to(dev)
+                    if weak_is_eval: yield idx, x0t[idx], f
+                    else: yield idx, f[:len(idx)], f[len(idx):]
 
             with _Frozen(self.model, self.num_threads):
-                self._train(n, batches, torch.from_numpy(x0).to(dev), y, m, eval_labels, gen, dev, tower, scale)
+                self._train(n, batches, x0t, y, m, eval_labels, gen, dev, tower, scale)
         self.labels_ = self.predict(x0)
         return self
 
