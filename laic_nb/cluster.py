@@ -9,9 +9,10 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 from .core import check_features, check_same_dim, check_dense_budget, l2_normalize
-from .ntk import check_tau, check_knn, check_precision, ntk_topk, kernel_topk, mutual_knn_graph, ntk_kernel
+from scipy.sparse.csgraph import connected_components
+from .ntk import check_tau, check_knn, check_precision, check_graph, ntk_topk, kernel_topk, knn_graph, ntk_kernel
 from .spectral import spectral_clustering, estimate_n_clusters, check_n_clusters
-from .rad import rad
+from .rad import rad, RAD_MODES
 
 # %% auto #0
 __all__ = ['VARIANTS', 'vote_unassigned', 'NTKSpectralClustering', 'ClipKMeans', 'ClipSpectralClustering']
@@ -57,21 +58,57 @@ def _resolve_k(n_clusters, affinity, n, max_clusters, random_state):
     if n_clusters is None: return estimate_n_clusters(affinity, min(max_clusters, n - 1), random_state)
     return check_n_clusters(n_clusters, n)
 
-def _drop_diagonal(a):
+def _drop_diagonal(a, copy: bool = True):
     if sp.issparse(a):
         a = sp.csr_matrix(a, copy=True); a.setdiag(0); a.eliminate_zeros(); return a
-    a = np.array(a, copy=True); np.fill_diagonal(a, 0); return a
+    a = np.array(a, copy=True) if copy else a
+    np.fill_diagonal(a, 0); return a
+
+def _spectral_labels(est, affinity, n, idx, val):
+    "Spectral labels for `est`; on a disconnected graph, images off the main components are labelled by a vote (`n_voted_`)."
+    est.n_clusters_ = _resolve_k(est.n_clusters, affinity, n, est.max_clusters, est.random_state)
+    labels, assigned = spectral_clustering(affinity, est.n_clusters_, est.assign_labels, est.random_state, return_assigned=True)
+    est.spectral_assigned_, est.n_voted_ = assigned, 0
+    if idx is not None and not assigned.all():
+        labels, voted = vote_unassigned(labels, assigned, idx, val, est.n_clusters_)
+        est.n_voted_ = int((voted & ~assigned).sum())
+    return labels
+
+def _n_components(graphs) -> int:
+    "Connected components of the union of the graphs' edges."
+    pattern = sum((sp.csr_matrix(g) != 0).astype(np.int8) for g in graphs)
+    return int(connected_components(pattern, directed=False)[0])
 
 # %% ../nbs/10_cluster.ipynb #ce4ca5d2
 class NTKSpectralClustering(_ClusterMixin):
     "NTK spectral clustering (Peng et al., ICLR 2026): naive, prompt-ensemble (pe) or RAD-fused NTK graph + spectral clustering."
-    def __init__(self, n_clusters=None, text_features=None, variant="rad", tau=0.04, knn=30, mu=0.1, lam=10.0,
-                 assign_labels="discretize", random_state=0, device=None, max_clusters=20, n_outer=5, n_diffusion=8,
-                 precision="float32", verbose=False):
+    def __init__(self,
+                 n_clusters=None, # K; None: estimated by the eigengap (up to `max_clusters`)
+                 text_features=None, # noun embeddings: (M, d), or (B, M, d) per prompt template (needed by 'pe' and 'rad')
+                 variant="rad", # "naive": one graph; "pe": mean of the B prompt graphs; "rad": RAD fusion of them
+                 tau=0.04, # temperature of the noun softmax (paper: 0.04)
+                 knn=30, # neighbours q per image (paper: 30); None: the dense kernels (small N)
+                 mu=0.1, # RAD: weight of ||A - I||^2 (paper: 0.1)
+                 lam=10.0, # RAD: weight of ||beta||^2 / 2 (paper: 10)
+                 assign_labels="discretize", # "discretize" (Yu-Shi, as the reference) or "kmeans" on the embedding
+                 random_state=0, # seed of the eigensolver start and the label assignment
+                 device=None, # torch device of the kernel and of dense RAD; None: a GPU when visible
+                 max_clusters=20, # largest K the eigengap may choose when n_clusters is None
+                 n_outer=5, # RAD alternations (paper: 5)
+                 n_diffusion=8, # RAD diffusion steps per alternation, at most (paper: 8)
+                 precision="float32", # inputs of the kernel's tile products: "float32" or "bfloat16" (GPU speed)
+                 verbose=False, # progress bars
+                 graph="union", # "union": the reference's kNN graph (either direction); "mutual": both directions
+                 rad_mode="auto", # "dense" (RAD as written), "sparse" (on the kNN pattern), "auto": dense where it fits
+                 template=None, # variant "naive" with (B, M, d) features: None = the prompt-ensemble embedding, b = template b alone
+                 tol=1e-4, # RAD early stop on the relative change of A (reference: 1e-4; 0 = never)
+                 beta_solver="cd", # RAD beta-step: "cd" (the reference's 4 pairwise sweeps) or "exact" (simplex projection)
+                ):
         self.n_clusters, self.text_features, self.variant, self.tau, self.knn = n_clusters, text_features, variant, tau, knn
         self.mu, self.lam, self.assign_labels, self.random_state, self.device = mu, lam, assign_labels, random_state, device
         self.max_clusters, self.n_outer, self.n_diffusion = max_clusters, n_outer, n_diffusion
-        self.precision, self.verbose = precision, verbose  # precision: of the kernel's tile products; verbose: progress bars
+        self.precision, self.verbose, self.graph, self.rad_mode = precision, verbose, graph, rad_mode
+        self.template, self.tol, self.beta_solver = template, tol, beta_solver
 
     def _check(self, X):
         if self.variant not in VARIANTS: raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
@@ -85,13 +122,23 @@ class NTKSpectralClustering(_ClusterMixin):
         if t.ndim == 2 and self.variant != "naive":
             raise ValueError(f"variant {self.variant!r} needs per-prompt text features of shape (B, M, d); got (M, d): "
                              "pass the per-prompt embeddings, or use variant='naive'")
-        check_tau(self.tau); check_precision(self.precision)
+        check_tau(self.tau); check_precision(self.precision); check_graph(self.graph)
+        if self.rad_mode not in RAD_MODES: raise ValueError(f"rad_mode must be one of {RAD_MODES}, got {self.rad_mode!r}")
+        if self.template is not None:
+            if self.variant != "naive" or t.ndim != 3:
+                raise ValueError("template picks one prompt template of (B, M, d) text features for variant='naive'; "
+                                 f"got variant={self.variant!r} with text features of shape {t.shape}")
+            if isinstance(self.template, bool) or not isinstance(self.template, (int, np.integer)) or not 0 <= self.template < len(t):
+                raise ValueError(f"template must be an integer in [0, B = {len(t)}), got {self.template!r}")
         n = len(x)
         if self.n_clusters is not None: check_n_clusters(self.n_clusters, n)
         if self.knn is not None: check_knn(self.knn, n)
         if self.assign_labels not in ("discretize", "kmeans"):
             raise ValueError(f"assign_labels must be 'discretize' or 'kmeans', got {self.assign_labels!r}")
-        prompts = (t[None] if t.ndim == 2 else l2_normalize(t.mean(0))[None]) if self.variant == "naive" else t
+        if self.variant != "naive": prompts = t
+        elif t.ndim == 2: prompts = t[None]
+        elif self.template is not None: prompts = t[self.template][None]  # one template alone (the paper's ablation)
+        else: prompts = l2_normalize(t.mean(0))[None]                       # CLIP's prompt ensemble of the embeddings
         return x, np.ascontiguousarray(prompts, dtype=np.float32)
 
     def _graphs(self, x, prompts):
@@ -106,26 +153,22 @@ class NTKSpectralClustering(_ClusterMixin):
                 graphs.append(k)
             return graphs, None, None
         idx, val = ntk_topk(x, prompts, self.tau, self.knn, device=self.device, precision=self.precision, progress=self.verbose)
-        return [mutual_knn_graph(idx[b], val[b]) for b in range(nb)], idx, val
+        return [knn_graph(idx[b], val[b], self.graph) for b in range(nb)], idx, val
 
     def fit(self, X, y=None):
         "Build the NTK graph(s) of `X` (N, d) under `text_features`, fuse them per `variant`, cluster spectrally."
         x, prompts = self._check(X)
         graphs, idx, val = self._graphs(x, prompts)
+        self.n_components_ = _n_components(graphs)  # RAD and PE keep the components of the graphs' union
         if self.variant == "rad":
             self.rad_ = rad(graphs, mu=self.mu, lam=self.lam, n_outer=self.n_outer, n_diffusion=self.n_diffusion,
+                            mode=self.rad_mode, tol=self.tol, beta_solver=self.beta_solver, device=self.device,
                             progress=self.verbose)
-            self.beta_ = self.rad_.beta
-            affinity = _drop_diagonal(self.rad_.affinity)
+            self.beta_, self.rad_mode_ = self.rad_.beta, self.rad_.mode
+            affinity = _drop_diagonal(self.rad_.affinity, copy=False)  # A-hat is ours: no second N x N array
         else: affinity = graphs[0] if len(graphs) == 1 else sum(graphs[1:], graphs[0]) / len(graphs)
         self.affinity_ = affinity
-        self.n_clusters_ = _resolve_k(self.n_clusters, affinity, len(x), self.max_clusters, self.random_state)
-        labels, assigned = spectral_clustering(affinity, self.n_clusters_, self.assign_labels, self.random_state,
-                                               return_assigned=True)
-        self.spectral_assigned_ = assigned
-        if idx is not None and not assigned.all():
-            labels, _ = vote_unassigned(labels, assigned, idx, val, self.n_clusters_)
-        self.labels_ = labels
+        self.labels_ = _spectral_labels(self, affinity, len(x), idx, val)
         return self
 
 # %% ../nbs/10_cluster.ipynb #76c63db4
@@ -143,29 +186,37 @@ class ClipKMeans(_ClusterMixin):
         return self
 
 class ClipSpectralClustering(_ClusterMixin):
-    "Spectral clustering on an image-only graph: mutual-kNN cosine ('cosine_knn') or dense RBF ('rbf')."
-    def __init__(self, n_clusters=10, affinity="cosine_knn", knn=30, random_state=0, assign_labels="discretize",
-                 gamma=None, device=None, max_clusters=20):
+    "Spectral clustering on an image-only graph: kNN cosine ('cosine_knn', union or mutual) or dense RBF ('rbf')."
+    def __init__(self,
+                 n_clusters=10, # K; None: estimated by the eigengap
+                 affinity="cosine_knn", # "cosine_knn" (sparse kNN graph of cosines) or "rbf" (dense, small N)
+                 knn=30, # neighbours per image of the kNN graph
+                 random_state=0, # seed of the eigensolver start and the label assignment
+                 assign_labels="discretize", # "discretize" (Yu-Shi) or "kmeans"
+                 gamma=None, # RBF width; None: 1 / median squared distance
+                 device=None, # torch device of the kNN search
+                 max_clusters=20, # largest K the eigengap may choose
+                 graph="union", # kNN symmetrisation: "union" (either direction, scikit-learn's too) or "mutual"
+                ):
         self.n_clusters, self.affinity, self.knn, self.random_state = n_clusters, affinity, knn, random_state
         self.assign_labels, self.gamma, self.device, self.max_clusters = assign_labels, gamma, device, max_clusters
+        self.graph = graph
 
     def fit(self, X, y=None):
         x = l2_normalize(check_features(X, "X"))
         n = len(x)
         if self.affinity not in ("cosine_knn", "rbf"): raise ValueError(f"affinity must be 'cosine_knn' or 'rbf', got {self.affinity!r}")
         if self.n_clusters is not None: check_n_clusters(self.n_clusters, n)
+        check_graph(self.graph)
         idx = val = None
         if self.affinity == "cosine_knn":
             idx, val = kernel_topk(x, None, check_knn(self.knn, n), device=self.device)
-            a = mutual_knn_graph(idx, val)
+            a = knn_graph(idx, val, self.graph)
         else:
             check_dense_budget(n, n_arrays=3, itemsize=8, what="a dense RBF affinity", hint="use affinity='cosine_knn'")
             d2 = np.maximum(2 - 2 * (x.astype(np.float64) @ x.T.astype(np.float64)), 0)  # unit rows
             gamma = self.gamma if self.gamma is not None else 1.0 / np.median(d2[~np.eye(n, dtype=bool)])
             a = np.exp(-gamma * d2); np.fill_diagonal(a, 0)
-        self.affinity_ = a
-        self.n_clusters_ = _resolve_k(self.n_clusters, a, n, self.max_clusters, self.random_state)
-        labels, assigned = spectral_clustering(a, self.n_clusters_, self.assign_labels, self.random_state, return_assigned=True)
-        if idx is not None and not assigned.all(): labels, _ = vote_unassigned(labels, assigned, idx, val, self.n_clusters_)
-        self.labels_ = labels
+        self.affinity_, self.n_components_ = a, _n_components([a])
+        self.labels_ = _spectral_labels(self, a, n, idx, val)
         return self

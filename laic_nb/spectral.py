@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import eigsh
+from scipy.sparse.linalg import eigsh, LinearOperator
 from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
@@ -17,6 +17,10 @@ __all__ = ['check_affinity', 'check_n_clusters', 'normalized_affinity', 'top_eig
            'planted_partition', 'discretize', 'spectral_clustering', 'estimate_n_clusters', 'cosine_knn_affinity']
 
 # %% ../nbs/08_spectral.ipynb #85ff97eb
+def _dense_asymmetry(a: np.ndarray, block: int = 2048) -> float:
+    "max |A - A^T| by row blocks: no N x N temporary."
+    return max((float(np.abs(a[i:i + block] - a[:, i:i + block].T).max()) for i in range(0, a.shape[0], block)), default=0.0)
+
 def check_affinity(affinity, name: str = "affinity", rtol: float = 1e-5):
     "Return `affinity` as float64 CSR (sparse in) or ndarray (dense in); `ValueError` unless square, finite, >= 0, symmetric."
     if sp.issparse(affinity): a = sp.csr_matrix(affinity, dtype=np.float64)
@@ -24,7 +28,7 @@ def check_affinity(affinity, name: str = "affinity", rtol: float = 1e-5):
         if hasattr(affinity, "detach"): affinity = affinity.detach().cpu().numpy()
         a = np.asarray(affinity)
         if a.dtype == object or a.dtype.kind not in "biuf": raise ValueError(f"{name} must be a numeric matrix, got dtype {a.dtype}")
-        a = a.astype(np.float64)
+        if a.dtype not in (np.float32, np.float64): a = a.astype(np.float64)  # float32 stays: dense N x N is large
     if a.ndim != 2 or a.shape[0] != a.shape[1]: raise ValueError(f"{name} must be a square (N, N) matrix, got shape {a.shape}")
     if a.shape[0] == 0: raise ValueError(f"{name} is empty")
     vals = a.data if sp.issparse(a) else a
@@ -32,7 +36,7 @@ def check_affinity(affinity, name: str = "affinity", rtol: float = 1e-5):
     if vals.size and vals.min() < 0:
         raise ValueError(f"{name} has negative entries (min {vals.min():.3g}): affinities must be >= 0; clip them first")
     scale = abs(vals).max() if vals.size else 0.0
-    asym = abs(a - a.T).max() if a.shape[0] else 0.0
+    asym = abs(a - a.T).max() if sp.issparse(a) else _dense_asymmetry(a)
     if asym > rtol * max(scale, 1e-300):
         raise ValueError(f"{name} is not symmetric (max |A - A^T| = {asym:.3g}): symmetrise it, e.g. (A + A.T) / 2")
     return a
@@ -72,9 +76,37 @@ def _top_block(m, k: int, rng, tol: float):
     order = np.argsort(-vals)
     return vals[order], vecs[:, order]
 
+def _all_positive_off_diagonal(a: np.ndarray, block: int = 2048) -> bool:
+    "True when every off-diagonal entry of dense `a` is > 0 (one component), checked by row blocks."
+    n = a.shape[0]
+    for i in range(0, n, block):
+        rows = a[i:i + block]
+        bad = int((rows <= 0).sum()) - int((np.diagonal(a)[i:i + block] <= 0).sum())
+        if bad: return False
+    return True
+
+def _dense_top_eigenpairs(a: np.ndarray, k: int, rng, tol: float):
+    "Top-k eigenpairs of $D^{-1/2}AD^{-1/2}$ for a connected dense `a`, never copying it (matrix-vector products in a's dtype)."
+    n = a.shape[0]
+    dinv = 1.0 / np.sqrt(a.sum(axis=1, dtype=np.float64))
+    def matvec(v):
+        v = np.asarray(v).reshape(n)
+        return dinv * (a @ (dinv * v).astype(a.dtype, copy=False)).astype(np.float64)
+    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+    tol = max(tol, 1e-6) if a.dtype == np.float32 else tol  # ARPACK cannot reach 1e-8 through float32 products
+    vals, vecs = eigsh(op, k=k, which="LA", v0=rng.uniform(0.5, 1.5, n), tol=tol, ncv=min(n, max(2 * k + 1, 20)),
+                       maxiter=max(10 * n, 1000))
+    order = np.argsort(-vals)
+    return vals[order], vecs[:, order]
+
 def top_eigenpairs(affinity, n_components: int, random_state=0, normalized: bool = False, tol: float = 1e-8,
                    min_component_size: int = 1):
     "Largest `n_components` eigenpairs (descending) of $D^{-1/2}AD^{-1/2}$ (of `affinity` if `normalized`), component by component; components under `min_component_size` nodes are left out (zero rows)."
+    if not normalized and not sp.issparse(affinity):  # a dense graph with every pair linked (RAD's): no copies
+        a = check_affinity(affinity)
+        n = a.shape[0]
+        if 256 < n and 1 <= n_components < n - 1 and _all_positive_off_diagonal(a):
+            return _dense_top_eigenpairs(a, n_components, check_random_state(random_state), tol)
     m = check_affinity(affinity) if normalized else normalized_affinity(affinity)
     n, k = m.shape[0], n_components
     if not 1 <= k <= n: raise ValueError(f"n_components must be in [1, N = {n}], got {k}")
@@ -191,7 +223,7 @@ def estimate_n_clusters(affinity, max_clusters: int = 20, random_state=0, return
     return (k, vals) if return_eigenvalues else k
 
 # %% ../nbs/08_spectral.ipynb #d0d19756
-def cosine_knn_affinity(features, knn: int = 30, **kwargs):
-    "Image-only mutual-kNN graph on cosine similarity (negatives clipped), the NTK graph without nouns."
-    from laic_nb.ntk import kernel_topk, mutual_knn_graph
-    return mutual_knn_graph(*kernel_topk(features, None, knn, **kwargs))
+def cosine_knn_affinity(features, knn: int = 30, graph: str = "union", **kwargs):
+    "Image-only kNN graph on cosine similarity (union or mutual, negatives clipped), the NTK graph without nouns."
+    from laic_nb.ntk import kernel_topk, knn_graph
+    return knn_graph(*kernel_topk(features, None, knn, **kwargs), graph=graph)
