@@ -13,10 +13,11 @@ from .metrics import evaluate, aggregate_runs
 from .vocab import select_positive_nouns, default_n_centers, most_common_nouns, wordnet_nouns, PROMPT_TEMPLATES
 
 # %% auto #0
-__all__ = ['METHODS', 'TEXT_METHODS', 'PROMPT_METHODS', 'PAPER_RESULTS', 'PAPER_SOURCES', 'DEFAULT_BENCH_METHODS', 'check_method',
-           'check_k', 'positive_nouns', 'estimate_k', 'cluster_centers', 'name_clusters', 'MethodResult', 'run_method',
-           'synthetic_benchmark', 'format_synthetic', 'load_vocabulary', 'encode_vocabulary', 'benchmark_plan',
-           'results_table', 'run_benchmark']
+__all__ = ['METHODS', 'PAPER2_METHODS', 'FEATURE_MODE', 'IMAGE_MODE', 'TEXT_METHODS', 'PROMPT_METHODS', 'PAPER_RESULTS',
+           'PAPER_SOURCES', 'DEFAULT_BENCH_METHODS', 'check_method', 'check_k', 'positive_nouns', 'estimate_k',
+           'cluster_centers', 'name_clusters', 'MethodResult', 'paper2_views', 'run_method', 'method_protocol',
+           'synthetic_benchmark', 'format_synthetic', 'load_vocabulary', 'encode_vocabulary', 'run_paper2',
+           'benchmark_plan', 'results_table', 'run_benchmark']
 
 # %% ../nbs/14_pipeline.ipynb #846318dd
 METHODS = {
@@ -30,6 +31,9 @@ METHODS = {
     "tac-notrain": "TAC training-free: k-means on image + retrieved text",
     "zeroshot": "zero-shot CLIP (told the class names: not unsupervised)",
 }
+PAPER2_METHODS = ("relational", "centers")
+FEATURE_MODE = "feature mode (CPU approximation: Gaussian feature noise as the strong view)"
+IMAGE_MODE = "image mode (TAC's weak view, RandAugment strong view)"
 TEXT_METHODS = ("ntk-rad", "ntk-pe", "ntk-naive", "relational", "centers", "tac-notrain")
 PROMPT_METHODS = ("ntk-rad", "ntk-pe")
 
@@ -131,23 +135,70 @@ def _relational(x, k, t, rs, params, filter_nouns):
     est = RelationalKMeans(k, t, filter_nouns=filter_nouns, random_state=rs, **params).fit(x)
     return est, est.labels_
 
-def _centers(x, k, t, rs, params, filter_nouns, clip):
-    from laic_nb.relational import RelationalKMeans, consistent_pseudo_labels
+def _centers_mode(mode, images) -> str:
+    "'images' or 'features' from 'auto' | 'images' | 'features' and whether training images are at hand."
+    m = str(mode).strip().lower()
+    if m not in ("auto", "images", "features"):
+        raise ValueError(f"centers_mode must be 'auto', 'images' or 'features', got {mode!r}")
+    if m == "auto": return "images" if images is not None else "features"
+    if m == "images" and images is None:
+        raise ValueError("centers_mode='images' needs the training images (train_images=); use centers_mode='features' "
+                         "for cached features only")
+    return m
+
+def _preprocess_geometry(clip):
+    "(image size, mean, std, whether CLIP's preprocessing is a plain resize + center crop to that size)."
+    size = mean = std = None; plain = False
+    for tr in getattr(clip.preprocess, "transforms", []):
+        name = type(tr).__name__
+        if name == "CenterCrop": size = int(tr.size[0] if isinstance(tr.size, (tuple, list)) else tr.size)
+        if name == "Normalize": mean, std = tuple(tr.mean), tuple(tr.std)
+        if name == "Resize": plain = plain or isinstance(tr.size, int) or len(tr.size) == 1
+    if size is None:
+        s = getattr(clip.model.visual, "image_size", 224); size = int(s[0] if isinstance(s, (tuple, list)) else s)
+    return size, mean, std, plain
+
+def paper2_views(clip, dataset: str | None = None):
+    "TAC's weak view, RandAugment strong view, eval view for `clip`; and whether cached features are that eval view."
+    from laic_nb.centers import clip_views
+    size, mean, std, plain = _preprocess_geometry(clip)
+    imagenet = (dataset or "").lower().replace("_", "-") in ("imagenet10", "imagenet-dogs", "imagenet", "imagenet1k")
+    weak, strong, evalv = clip_views(size, mean, std, resize=int(round(size * 256 / 224)) if imagenet else size)
+    return weak, strong, evalv, plain and not imagenet
+
+def _paper2(x, k, t, rs, params, filter_nouns, clip, mode="features", images=None, dataset=None, num_workers=0):
+    "Fit paper 2 on `x`: (RelationalKMeans, SemanticCenters or None, info); `mode` None: relational only."
+    from laic_nb.relational import RelationalKMeans, consistent_pseudo_labels, default_consistency_k
     from laic_nb.centers import SemanticCenters
-    if clip is None:
+    if mode is not None and clip is None:
         raise ValueError("method 'centers' learns prompts through a CLIP text encoder: pass clip= (a ClipModel "
                          "whose features these are)")
     p = dict(params)
-    rel_keys = ("lam", "per_center", "n_centers")
+    rel_keys = ("lam", "per_center", "n_centers", "n_init")
     rel = RelationalKMeans(k, t, filter_nouns=filter_nouns, random_state=rs, **{q: p.pop(q) for q in rel_keys if q in p})
     rel.fit(x)
-    knn = p.pop("consistency_k", min(10, len(x) - 1))
+    info = dict(n_candidate_nouns=int(len(rel.noun_indices_)), n_centers=rel.n_centers_)
+    if mode is None: return rel, None, info
+    knn = p.pop("consistency_k", None) or default_consistency_k(dataset, k, len(x))
+    knn = min(knn, len(x) - 1)
     scores, mask = consistent_pseudo_labels(rel.representations_, rel.labels_, k=knn, threshold=p.pop("threshold", 1.0))
     model, _, tokenizer = clip
     est = SemanticCenters(len(np.unique(rel.labels_)), model=model, tokenizer=tokenizer, random_state=rs,
                           device=getattr(clip, "device", None), progress=False, **p)
-    est.fit(x, rel.labels_, mask)
+    if mode == "images":
+        weak, strong, evalv, cached = paper2_views(clip, dataset)
+        est.fit_images(images, rel.labels_, mask, weak, strong, preprocess_eval=evalv,
+                       image_features=x if cached else None, num_workers=num_workers)
+    else:
+        est.fit(x, rel.labels_, mask)
     est.pseudo_label_mask_, est.relational_ = mask, rel
+    info.update(mode=mode, mode_label=IMAGE_MODE if mode == "images" else FEATURE_MODE, consistency_k=int(knn),
+                kept_share=float(mask.mean()))
+    return rel, est, info
+
+def _centers(x, k, t, rs, params, filter_nouns, clip):
+    _, est, info = _paper2(x, k, t, rs, params, filter_nouns, clip, mode="features")
+    est.info_ = info
     return est, est.labels_
 
 def _image_only(method, x, k, rs, params):
@@ -204,7 +255,33 @@ def run_method(method: str, image_features, k, text_features=None, prompt_text_f
     centers = getattr(est, "centers_", None) if method == "centers" else None
     ids, means = cluster_centers(x, labels)
     if centers is None or len(centers) != len(ids): centers = means
-    return MethodResult(method, labels, int(len(ids)), seconds, method != "zeroshot", est, centers, noun_idx)
+    info = dict(getattr(est, "info_", {}))
+    return MethodResult(method, labels, int(len(ids)), seconds, method != "zeroshot", est, centers, noun_idx, info)
+
+# %% ../nbs/14_pipeline.ipynb #ba6fb08a
+def method_protocol(
+    method: str,  # a method name
+    centers_mode: str | None = None,  # "images" or "features" (centers only)
+) -> dict:  # JSON-ready: which split each step of `run_benchmark` uses
+    "Which split `run_benchmark` selects nouns on, fits on and evaluates on for `method` (and the centers' mode)."
+    m = check_method(method)
+    nouns = "train" if m in TEXT_METHODS else None  # zeroshot is given the class names, image-only methods no nouns
+    out = dict(noun_selection_split=nouns, noun_rule=None, fit_split="train" if m in PAPER2_METHODS else "test",
+               eval_split="test")
+    if m in ("ntk-rad", "ntk-pe", "ntk-naive", "tac-notrain"):
+        out["noun_rule"] = "TAC's positive nouns: 5 per proxy center by softmax rank, re-selected per seed"
+    if m in PAPER2_METHODS:
+        out["noun_rule"] = "paper 2 candidate nouns: gamma = 3 per fine-grained center by cosine rank, re-selected per seed"
+    if m == "zeroshot": out["fit_split"] = None
+    if m == "centers":
+        mode = _centers_mode(centers_mode or "features", True)
+        out.update(mode=mode, mode_label=IMAGE_MODE if mode == "images" else FEATURE_MODE)
+    return out
+
+def _method_label(m: str, protocol: dict) -> str:
+    if m == "zeroshot": return "zeroshot (told class names)"
+    if m == "centers": return f"centers, {protocol['mode_label']}"
+    return m
 
 # %% ../nbs/14_pipeline.ipynb #f1191479
 def synthetic_benchmark(methods=tuple(METHODS), confusion: float = 0.75, seeds=(0, 1, 2), n: int = 600, k: int = 10,
@@ -235,19 +312,26 @@ def format_synthetic(rows: dict, title: str) -> str:
     lines = [f"**{title}**", "", "| method | NMI | ACC | ARI | seconds |", "|---|---|---|---|---|"]
     for m, (agg, sec) in rows.items():
         cells = [f"{100 * agg[q][0]:.1f}±{100 * agg[q][1]:.1f}" for q in ("nmi", "acc", "ari")]
-        lines.append(f"| {m}{' (told class names)' if m == 'zeroshot' else ''} | " + " | ".join(cells) + f" | {sec:.2f} |")
+        lines.append(f"| {_method_label(m, method_protocol(m, 'features'))} | " + " | ".join(cells) + f" | {sec:.2f} |")
     return "\n".join(lines)
 
 # %% ../nbs/14_pipeline.ipynb #5e4e2e99
-def load_vocabulary(spec=None) -> list[str]:
-    "All distinct WordNet nouns (None), the `n` most common (int or digit string), or one noun per line of a file."
+def load_vocabulary(
+    spec=None,  # None: all WordNet nouns; n (int or digits): the n most common; "tac": TAC's list; else a file path
+) -> list[str]:  # the nouns, in order
+    "All distinct WordNet nouns (None), the `n` most common (int or digit string), TAC's list ('tac'), or a file's lines."
     if spec is None: return list(dict.fromkeys(wordnet_nouns()))
+    if isinstance(spec, str) and spec.strip().lower() == "tac":
+        from laic_nb import vocab  # looked up when asked: tac_nouns arrived in the vocab chapter after this one was written
+        if not hasattr(vocab, "tac_nouns"):
+            raise ValueError("--nouns tac needs laic_nb.vocab.tac_nouns, which this installation lacks: update laic_nb")
+        return list(vocab.tac_nouns())
     if isinstance(spec, (int, np.integer)) or (isinstance(spec, str) and spec.strip().isdigit()):
         n = int(spec)
         if n < 2: raise ValueError(f"--nouns must keep at least 2 nouns, got {n}")
         return most_common_nouns(n)
     p = Path(spec).expanduser()
-    if not p.is_file(): raise FileNotFoundError(f"--nouns {spec}: neither a number nor a file of nouns")
+    if not p.is_file(): raise FileNotFoundError(f"--nouns {spec}: neither a number, 'tac', nor a file of nouns")
     words = list(dict.fromkeys(w.strip() for w in p.read_text(encoding="utf-8").splitlines() if w.strip() and not w.startswith("#")))
     if len(words) < 2: raise ValueError(f"{p} holds {len(words)} noun(s): need at least 2, one per line")
     return words
@@ -256,6 +340,47 @@ def encode_vocabulary(clip, nouns, templates=PROMPT_TEMPLATES, cache=None, progr
     "(per-template (B, M, d), ensemble (M, d)) features of `nouns` under `templates`, cached per model."
     from laic_nb.features import extract_text_features
     return extract_text_features(clip, nouns, list(templates), cache=cache, progress=progress, batch_size=batch_size)
+
+# %% ../nbs/14_pipeline.ipynb #f952b161
+def run_paper2(
+    method: str,  # "relational" or "centers"
+    train_features,  # (N_train, d) image features the method is fitted on
+    test_features,  # (N_test, d) image features it is evaluated on
+    k: int,  # K, the number of clusters
+    text_features,  # (M, d) features of the whole vocabulary: the candidate nouns are selected on the train split
+    clip=None,  # ClipModel (centers: its frozen text tower; image mode: its image tower too)
+    train_images=None,  # the N_train training images, row for row with train_features (image mode)
+    centers_mode: str = "auto",  # "auto" (images when train_images are given), "images", "features"
+    dataset: str | None = None,  # dataset name: k-hat of the consistency filter, TAC's resize on ImageNet
+    random_state=0,  # seed of the noun selection, both k-means and the centers
+    params: dict | None = None,  # overrides: lam, per_center, n_centers, consistency_k, threshold, SemanticCenters's
+    num_workers: int = 0,  # image decoding processes (image mode)
+) -> MethodResult:  # labels of the test images, with the protocol in `info`
+    "The second paper as published: nouns, C, pseudo-labels, filter and centers fitted on train; test images labelled."
+    method = check_method(method)
+    if method not in PAPER2_METHODS:
+        raise ValueError(f"run_paper2 runs the second paper's methods ({', '.join(PAPER2_METHODS)}), not {method!r}")
+    xtr = l2_normalize(check_features(train_features, "train_features"))
+    xte = l2_normalize(check_features(test_features, "test_features"))
+    t = l2_normalize(check_features(text_features, "text_features"))
+    check_same_dim(xtr, xte); check_same_dim(xtr, t)
+    k = check_k(k, len(xtr))
+    if k is None: raise ValueError("run_paper2 needs k: the train/test protocol fixes K before fitting")
+    if train_images is not None and len(train_images) != len(xtr):
+        raise ValueError(f"{len(train_images)} training images for {len(xtr)} training feature rows")
+    mode = _centers_mode(centers_mode, train_images) if method == "centers" else None
+    rs = _seed(random_state)
+    t0 = time.perf_counter()
+    rel, sc, info = _paper2(xtr, k, t, rs, dict(params or {}), True, clip, mode, train_images, dataset, num_workers)
+    est = rel if sc is None else sc
+    labels = np.asarray(est.predict(xte))
+    seconds = time.perf_counter() - t0
+    info.update(noun_selection_split="train", fit_split="train", eval_split="test", n_fit=int(len(xtr)),
+                n_eval=int(len(xte)))
+    ids, means = cluster_centers(xte, labels)
+    centers = None if sc is None else sc.centers_[np.searchsorted(sc.classes_, ids)]
+    return MethodResult(method, labels, int(len(ids)), seconds, True, est, centers if centers is not None else means,
+                        rel.noun_indices_, info)
 
 # %% ../nbs/14_pipeline.ipynb #fad8b7e4
 PAPER_RESULTS = {  # dataset: {method: (nmi, acc, ari) in %, None where not reported}
@@ -273,12 +398,13 @@ DEFAULT_BENCH_METHODS = ("kmeans", "tac-notrain", "ntk-naive", "ntk-pe", "ntk-ra
 
 # %% ../nbs/14_pipeline.ipynb #a4df0994
 def benchmark_plan(datasets, methods=DEFAULT_BENCH_METHODS, seeds=(0, 1, 2), model="ViT-B-32", pretrained="openai",
-                   checkpoint=None, nouns=None, root=None) -> str:
+                   checkpoint=None, nouns=None, root=None, centers_mode: str = "auto") -> str:
     "A human-readable plan of `run_benchmark` (no network, no model loaded)."
     from laic_nb.datasets import DATASETS, default_data_dir
     from laic_nb.features import check_model_name, default_cache_dir
     check_model_name(model)
     methods = [check_method(m) for m in methods]
+    mode = _centers_mode(centers_mode, True)  # every benchmark dataset loads its images
     lines = ["laic bench plan (dry run: nothing is downloaded or computed)", ""]
     for ds in datasets:
         key = ds.lower()
@@ -286,10 +412,17 @@ def benchmark_plan(datasets, methods=DEFAULT_BENCH_METHODS, seeds=(0, 1, 2), mod
         k, source, what = DATASETS[key]
         where = Path(root) if root else default_data_dir() / (key if source == "local" else "torchvision")
         present = where.exists() and any(where.iterdir())
-        lines.append(f"dataset {key}: K={k}; nouns selected on 'train', clustered on 'test'")
+        lines.append(f"dataset {key}: K={k}; nouns selected on 'train' for every seed")
         lines.append(f"  data: {what}; {where} {'exists' if present else 'is empty or missing'}"
                      + ("" if present or source == "local" else " -> downloaded with --download"))
-        lines.append(f"  proxy centers for the noun filter: k_f = {default_n_centers(key, n_clusters=k)}")
+        lines.append(f"  TAC's positive nouns (NTK, tac-notrain): k_f = {default_n_centers(key, n_clusters=k)} proxy centers, "
+                     f"5 nouns each; these methods cluster 'test'")
+        if any(m in PAPER2_METHODS for m in methods):
+            from laic_nb.relational import default_consistency_k
+            lines.append(f"  paper 2 (relational, centers): fitted on 'train', evaluated on 'test'; candidate nouns: "
+                         f"k_f = N_train/300 or 3K, gamma = 3 by cosine; consistency filter k-hat = {default_consistency_k(key, k)}")
+        if "centers" in methods:
+            lines.append(f"  centers: {IMAGE_MODE if mode == 'images' else FEATURE_MODE}")
     if checkpoint: w = f"local checkpoint {checkpoint}" + (f" (as {pretrained!r})" if pretrained else "")
     elif pretrained and str(pretrained).lower() != "none":
         from laic_nb.features import _open_clip
@@ -299,7 +432,9 @@ def benchmark_plan(datasets, methods=DEFAULT_BENCH_METHODS, seeds=(0, 1, 2), mod
              f"(offline: pass --checkpoint PATH)")
     else: w = "RANDOM weights (pretrained none): the numbers would be meaningless, for plumbing checks only"
     lines += ["", f"model: {model}, {w}",
-              f"vocabulary: {len(load_vocabulary(None)):,} distinct WordNet nouns" if nouns is None else f"vocabulary: {nouns} nouns",
+              (f"vocabulary: {len(load_vocabulary(None)):,} distinct WordNet nouns" if nouns is None else
+               "vocabulary: TAC's noun list (laic_nb.vocab.tac_nouns)" if str(nouns).strip().lower() == "tac" else
+               f"vocabulary: {nouns} nouns"),
               f"  x {len(PROMPT_TEMPLATES)} prompt templates, encoded once per model and cached",
               f"methods: {', '.join(methods)}" + ("  (zeroshot is told the class names: reported apart)" if "zeroshot" in methods else ""),
               f"seeds: {' '.join(str(s) for s in seeds)}",
@@ -310,60 +445,129 @@ def benchmark_plan(datasets, methods=DEFAULT_BENCH_METHODS, seeds=(0, 1, 2), mod
 # %% ../nbs/14_pipeline.ipynb #e2f5ac15
 def _fmt(v): return "-" if v is None else f"{v:.1f}"
 
-def results_table(dataset: str, measured: dict, model: str, weights: str, n_test: int) -> str:
-    "Markdown table: measured NMI / ACC / ARI (mean±std, %) beside the papers' figures."
+def _split(p: dict) -> str:
+    return f"{p['fit_split'] or '-'} / {p['eval_split']}"
+
+def results_table(
+    dataset: str,  # dataset key (for the papers' figures)
+    measured: dict,  # {method: (aggregated metrics, mean seconds)}
+    model: str,  # model name, for the title
+    weights: str,  # the weights (e.g. "openai" or "random")
+    n_test: int,  # images evaluated
+    protocols: dict | None = None,  # {method: method_protocol(...)}; None: the benchmark's defaults, centers in feature mode
+    n_train: int | None = None,  # training images, for the title
+) -> str:  # markdown
+    "Markdown table: measured NMI / ACC / ARI (mean±std, %) beside the papers' figures, with each method's fit / eval split."
     paper = PAPER_RESULTS.get(dataset, {})
-    lines = [f"### {dataset} (test split, {n_test} images) - {model}, weights: {weights}", "",
-             "| method | NMI | ACC | ARI | paper NMI | paper ACC | paper ARI | seconds |", "|---|---|---|---|---|---|---|---|"]
+    protocols = protocols or {}
+    splits = f"train split {n_train} images, test split {n_test} images" if n_train else f"test split, {n_test} images"
+    lines = [f"### {dataset} ({splits}) - {model}, weights: {weights}", "",
+             "| method | fitted on / evaluated on | NMI | ACC | ARI | paper NMI | paper ACC | paper ARI | seconds |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for m, (agg, sec) in measured.items():
+        pr = protocols.get(m) or method_protocol(m)
         p = paper.get(m, (None, None, None))
         cells = [f"{100 * agg[q][0]:.1f}±{100 * agg[q][1]:.1f}" for q in ("nmi", "acc", "ari")]
-        label = m + (" (told class names)" if m == "zeroshot" else "")
-        lines.append(f"| {label} | " + " | ".join(cells + [_fmt(v) for v in p]) + f" | {sec:.1f} |")
+        lines.append(f"| {_method_label(m, pr)} | {_split(pr)} | " + " | ".join(cells + [_fmt(v) for v in p]) + f" | {sec:.1f} |")
     if weights == "random": lines += ["", "**Random weights**: these numbers test the plumbing and say nothing about the methods."]
+    lines += ["", "Nouns are selected on the train split, again for every seed (the std includes that choice): TAC's "
+              "positive nouns for the NTK methods and tac-notrain, the second paper's candidate nouns for relational "
+              "and centers."]
+    if any(pr.get("mode") == "features" for pr in protocols.values()) or ("centers" in measured and "centers" not in protocols):
+        lines += ["", f"centers ran in {FEATURE_MODE}: not the paper's image-mode training."]
     srcs = sorted({PAPER_SOURCES[m] for m in measured if m in paper})
     if srcs: lines += ["", "Paper figures: " + "; ".join(srcs) + " (CLIP ViT-B/32)."]
     return "\n".join(lines)
 
 # %% ../nbs/14_pipeline.ipynb #f379a360
-def run_benchmark(dataset: str, methods=DEFAULT_BENCH_METHODS, seeds=(0, 1, 2), clip=None, model="ViT-B-32",
-                  pretrained="openai", checkpoint=None, nouns=None, root=None, download: bool = False, cache=True,
-                  limit: int | None = None, progress: bool = True, num_workers: int | None = None,
-                  log=print) -> tuple[str, dict]:
+class _Rows:
+    "Items `indices` of a dataset: the images behind the rows of an `ImageFeatures`."
+    def __init__(self, ds, indices): self.ds, self.indices = ds, np.asarray(indices)
+    def __len__(self): return len(self.indices)
+    def __getitem__(self, i): return self.ds[int(self.indices[i])]
+
+def run_benchmark(
+    dataset: str,  # a name from laic_nb.datasets.DATASETS
+    methods=DEFAULT_BENCH_METHODS,  # method names (see METHODS)
+    seeds=(0, 1, 2),  # one run of every method per seed; nouns are re-selected per seed
+    clip=None,  # a loaded ClipModel (default: load `model` / `pretrained` / `checkpoint`)
+    model="ViT-B-32",  # open_clip architecture
+    pretrained="openai",  # open_clip pretrained tag, or None for random weights
+    checkpoint=None,  # local weights file
+    nouns=None,  # vocabulary spec for `load_vocabulary` (None: all WordNet nouns; "tac": TAC's list)
+    root=None,  # dataset folder
+    download: bool = False,  # download missing datasets
+    cache=True,  # feature cache (True: the default folder; a path; False/None: no cache)
+    limit: int | None = None,  # images per split (stratified), for quick checks
+    progress: bool = True,  # progress bars
+    num_workers: int | None = None,  # image decoding processes (default: 0 on CPU, 8 beside a GPU)
+    centers_mode: str = "auto",  # "auto" (images: the datasets load them), "images", or "features" (CPU approximation)
+    method_params: dict | None = None,  # {method: params} passed to run_method / run_paper2 (e.g. epochs)
+    log=print,  # where progress lines go
+) -> tuple[str, dict]:  # (markdown table, raw results with the protocol of every method)
     "Run `methods` x `seeds` on a benchmark dataset; return (markdown table, raw results)."
     from laic_nb.datasets import load_dataset, DATASETS
     from laic_nb.features import load_clip, extract_image_features
     key = dataset.lower()
     if key not in DATASETS: raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     methods = [check_method(m) for m in methods]
+    _centers_mode(centers_mode, True)  # a bad mode fails before anything is loaded
+    method_params = {check_method(m): dict(p) for m, p in (method_params or {}).items()}
     k = DATASETS[key][0]
     clip = clip or load_clip(model, pretrained, checkpoint)
     log(f"{clip}")
+    workers = num_workers if num_workers is not None else (8 if str(clip.device).startswith("cuda") else 0)
     splits = {}
     for split in ("train", "test"):
         ds = load_dataset(key, split, root=root, download=download, limit=limit)
-        workers = num_workers if num_workers is not None else (8 if str(clip.device).startswith("cuda") else 0)
         r = extract_image_features(clip, ds, cache=cache, split=split, progress=progress, num_workers=workers)
         splits[split] = (ds, r)
         log(f"{key} {split}: {len(r.features)} images encoded ({r.stats.resumed} of {r.stats.n_chunks} chunks from cache)")
     vocab = load_vocabulary(nouns)
     per, ens = encode_vocabulary(clip, vocab, cache=cache, progress=progress)
     (train_ds, train_r), (test_ds, test_r) = splits["train"], splits["test"]
-    keep = positive_nouns(train_r.features, ens, k, dataset=key)
-    log(f"{len(keep)} positive nouns selected on the training split out of {len(vocab)}")
+    train_images = _Rows(train_ds, train_r.indices)  # every benchmark dataset loads its images
+    mode = _centers_mode(centers_mode, train_images)
+    if "centers" in methods:
+        log(f"centers: {IMAGE_MODE if mode == 'images' else FEATURE_MODE}")
+        if mode == "images" and not str(clip.device).startswith("cuda"):
+            log(f"  note: image mode on {clip.device} encodes {len(train_images)} x {method_params.get('centers', {}).get('epochs', 20)} "
+                f"augmented images per seed; centers_mode='features' (--centers-mode features) is the CPU approximation")
     y = np.asarray(test_ds.labels)[test_r.indices]
     class_feats = None
     if "zeroshot" in methods:
         from laic_nb.baselines import class_text_features
         class_feats = class_text_features(clip, test_ds.class_names, PROMPT_TEMPLATES)
-    measured, raw = {}, {}
+    positives = {}
+    def keep_for(s):  # TAC's positive nouns on the training split, once per seed
+        if s not in positives:
+            positives[s] = positive_nouns(train_r.features, ens, k, dataset=key, random_state=s)
+            log(f"seed {s}: {len(positives[s])} positive nouns selected on the training split out of {len(vocab)}")
+        return positives[s]
+    measured, protocols, out = {}, {}, {}
     for m in methods:
-        runs, secs = [], []
+        protocols[m] = method_protocol(m, mode if m == "centers" else None)
+        runs, secs, infos, n_nouns = [], [], [], []
         for s in seeds:
-            r = run_method(m, test_r.features, k, ens[keep], per[:, keep], [vocab[i] for i in keep],
-                           class_text_features=class_feats, random_state=s, filter_nouns=False, clip=clip)
+            p = method_params.get(m)
+            if m in PAPER2_METHODS:
+                r = run_paper2(m, train_r.features, test_r.features, k, ens, clip=clip, train_images=train_images,
+                               centers_mode=mode, dataset=key, random_state=s, params=p, num_workers=workers)
+            else:
+                keep = keep_for(s) if m in TEXT_METHODS else np.arange(len(vocab))
+                r = run_method(m, test_r.features, k, ens[keep], per[:, keep], [vocab[i] for i in keep],
+                               class_text_features=class_feats, random_state=s, filter_nouns=False, clip=clip, params=p)
+                if m in TEXT_METHODS: r.info.update(n_nouns=int(len(keep)))
             runs.append(evaluate(y, r.labels)); secs.append(r.seconds)
+            infos.append({q: v for q, v in r.info.items() if q not in ("mode_label",)})
             log(f"  {m} seed {s}: " + " ".join(f"{q}={v:.3f}" for q, v in runs[-1].items()) + f" ({r.seconds:.1f} s)")
-        measured[m] = (aggregate_runs(runs), float(np.mean(secs)))
-        raw[m] = dict(runs=runs, seconds=secs)
-    return results_table(key, measured, clip.name, clip.weights, len(y)), raw
+        agg = aggregate_runs(runs)
+        measured[m] = (agg, float(np.mean(secs)))
+        out[m] = dict(protocol=protocols[m], description=METHODS[m], unsupervised=m != "zeroshot", seeds=list(seeds),
+                      runs=runs, seconds=secs, mean={q: v[0] for q, v in agg.items()}, std={q: v[1] for q, v in agg.items()},
+                      per_seed=infos)
+    raw = dict(dataset=key, n_clusters=k, n_train=int(len(train_r.features)), n_test=int(len(y)), limit=limit,
+               model=clip.describe(), weights=clip.weights, random_weights=clip.random_weights,
+               vocabulary=dict(spec=nouns, n_nouns=len(vocab)), seeds=list(seeds), methods=out)
+    table = results_table(key, measured, clip.name, clip.weights, len(y), protocols, n_train=raw["n_train"])
+    return table, raw
