@@ -13,8 +13,8 @@ from .ntk import SEMANTIC_STORE_BYTES, _default_block
 
 # %% auto #0
 __all__ = ['BENCH_CASES', 'memory_model', 'flop_model', 'matmul_rate', 'make_bench_features', 'bench_data', 'softmax_rows',
-           'dense_ntk_kernel', 'dense_mutual_knn_', 'dense_ntk_reference', 'dense_rad_reference', 'measure_call',
-           'bench_case', 'find_bench_results']
+           'dense_ntk_kernel', 'dense_knn_', 'dense_ntk_reference', 'dense_rad_reference', 'measure_call', 'bench_case',
+           'find_bench_results']
 
 # %% ../nbs/30_performance.ipynb #d09d2e60
 def memory_model(n: int, d: int = 512, m: int = 835, knn: int = 30, n_prompts: int = 1, n_clusters: int = 10,
@@ -29,11 +29,12 @@ def memory_model(n: int, d: int = 512, m: int = 835, knn: int = 30, n_prompts: i
     kernel = {"features": 4 * n * d, "text_features": 4 * b * m * d,
               "semantic_probs": 4 * (b + 1) * n * m if store_semantic else 4 * (b + 2) * tile * m,
               "kernel_tiles": 2 * 4 * tile * tile, "topk_lists": 12 * b * n * knn}
-    host = {"topk_lists_host": 12 * b * n * knn, "knn_graphs": b * (8 * n * knn + 4 * n), "graph_build": 40 * n * knn,
+    edges = 2 * knn  # a union kNN graph has at most 2qN entries (each row's q, mirrored)
+    host = {"topk_lists_host": 12 * b * n * knn, "knn_graphs": b * (8 * n * edges + 4 * n), "graph_build": 40 * n * edges,
             "eigensolver": 8 * n * max(2 * n_clusters + 1, 20)}
     if b > 1:
-        pattern = n * (1 + b * knn)
-        host["rad_state"] = (8 * (b + 3) + 20) * pattern + 16 * b * n * knn
+        pattern = n * (1 + b * edges)
+        host["rad_state"] = (8 * (b + 3) + 20) * pattern + 16 * b * n * edges
     out = kernel | host
     out["device_peak"] = sum(kernel.values())
     out["host_peak"] = sum(host.values()) + (0 if str(device).startswith("cuda") else out["device_peak"])
@@ -114,7 +115,7 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
     z /= z.sum(axis=1, keepdims=True)
     return z
 
-_DENSE_HINT = "the dense reference is for benchmarks only; use NTKSpectralClustering (the sparse mutual-kNN path)"
+_DENSE_HINT = "the dense reference is for benchmarks only; use NTKSpectralClustering (the sparse kNN path)"
 
 def dense_ntk_kernel(image_features, text_features, tau: float = 0.04) -> np.ndarray:
     "Dense NTK $\\frac{1}{\\tau^2}(XX^\\top)\\circ(SS^\\top)$ in plain numpy float32 (the reference; memory-guarded)."
@@ -130,17 +131,19 @@ def dense_ntk_kernel(image_features, text_features, tau: float = 0.04) -> np.nda
     return k
 
 # %% ../nbs/30_performance.ipynb #8272ddaa
-def dense_mutual_knn_(k: np.ndarray, knn: int = 30, chunk: int = 1024) -> np.ndarray:
-    "In place on a dense symmetric kernel: keep mutual top-`knn` pairs, zero the rest and the diagonal, clip < 0, symmetrise."
+def dense_knn_(k: np.ndarray, knn: int = 30, graph: str = "union", chunk: int = 1024) -> np.ndarray:
+    "In place on a dense symmetric kernel: keep top-`knn` pairs (either direction for union, both for mutual), zero the rest and the diagonal, clip < 0."
     n = len(k)
     if not 1 <= knn < n: raise ValueError(f"knn must satisfy 1 <= knn < N = {n}, got {knn}")
+    if graph not in ("union", "mutual"): raise ValueError(f"graph must be 'union' or 'mutual', got {graph!r}")
     np.fill_diagonal(k, -np.inf)
     mask = np.zeros((n, n), dtype=bool)
     for i0 in range(0, n, chunk):
         i1 = min(n, i0 + chunk)
         top = np.argpartition(k[i0:i1], n - knn, axis=1)[:, n - knn:]
         mask[np.arange(i0, i1)[:, None], top] = True
-    mask &= mask.T
+    if graph == "union": mask |= mask.T
+    else: mask &= mask.T
     np.fill_diagonal(k, 0)
     np.logical_not(mask, out=mask)
     k[mask] = 0
@@ -152,12 +155,12 @@ def dense_mutual_knn_(k: np.ndarray, knn: int = 30, chunk: int = 1024) -> np.nda
 
 # %% ../nbs/30_performance.ipynb #14e405b2
 def dense_ntk_reference(image_features, text_features, n_clusters: int, tau: float = 0.04, knn: int = 30,
-                        random_state=0, return_affinity: bool = False):
-    "Labels of the dense reference: dense NTK, dense mutual-kNN mask, scikit-learn `SpectralClustering(precomputed)`."
+                        random_state=0, return_affinity: bool = False, graph: str = "union"):
+    "Labels of the dense reference: dense NTK, dense kNN mask (union or mutual), scikit-learn `SpectralClustering(precomputed)`."
     from sklearn.cluster import SpectralClustering
     x = check_features(image_features, "image_features")
     check_dense_budget(len(x), n_arrays=2, itemsize=8, what="the dense reference (float64 affinity + Laplacian)", hint=_DENSE_HINT)
-    a = dense_mutual_knn_(dense_ntk_kernel(x, text_features, tau), knn).astype(np.float64)
+    a = dense_knn_(dense_ntk_kernel(x, text_features, tau), knn, graph).astype(np.float64)
     rs = random_state if isinstance(random_state, (int, np.integer)) or random_state is None else 0
     labels = SpectralClustering(n_clusters, affinity="precomputed", assign_labels="discretize",
                                 random_state=rs).fit(a).labels_
@@ -166,25 +169,27 @@ def dense_ntk_reference(image_features, text_features, n_clusters: int, tau: flo
 # %% ../nbs/30_performance.ipynb #539dd60e
 def _sym_normalize_sparse(a: sp.csr_matrix) -> sp.csr_matrix:
     deg = np.asarray(a.sum(axis=1)).ravel()
-    dinv = np.zeros_like(deg); np.divide(1.0, np.sqrt(deg), out=dinv, where=deg > 0)
+    dinv = 1.0 / np.sqrt(np.maximum(deg, 1.0))  # the reference: degrees below 1 count as 1 (isolated rows stay 0)
     d = sp.diags(dinv.astype(np.float32))
     return (d @ a @ d).tocsr().astype(np.float32)
 
-def _rad_beta_step(beta: np.ndarray, losses: np.ndarray, lam: float, max_sweeps: int = 1000, tol: float = 1e-13) -> np.ndarray:
-    "The paper's closed-form pairwise coordinate descent on the simplex (DESIGN.md, Sec. 4), swept to convergence."
+def _rad_beta_step(beta: np.ndarray, losses: np.ndarray, lam: float, passes: int = 4) -> np.ndarray:
+    "The reference's beta-step: `passes` sweeps of pairwise coordinate descent, each clipped to [0, 1] and projected on the simplex."
     beta = beta.copy()
-    for _ in range(max_sweeps):
-        old = beta.copy()
+    for _ in range(passes):
         for i in range(len(beta)):
             for j in range(i + 1, len(beta)):
                 tot = beta[i] + beta[j]
-                bi = np.clip((lam * tot + losses[j] - losses[i]) / (2 * lam), 0.0, tot)
-                beta[i], beta[j] = bi, tot - bi
-        if np.abs(beta - old).max() <= tol: break
+                bi = min(max((lam * tot + losses[j] - losses[i]) / (2 * lam), 0.0), 1.0)
+                beta[i], beta[j] = bi, min(max(tot - bi, 0.0), 1.0)
+        u = np.sort(np.maximum(beta, 0))[::-1]  # Euclidean projection on the simplex
+        rho = np.nonzero(u > (np.cumsum(u) - 1) / np.arange(1, len(u) + 1))[0][-1]
+        beta = np.maximum(beta - (np.cumsum(u)[rho] - 1) / (rho + 1.0), 0.0)
     return beta
 
 def dense_rad_reference(image_features, prompt_text_features, n_clusters: int, tau: float = 0.04, knn: int = 30,
-                        mu: float = 0.1, lam: float = 10.0, n_outer: int = 5, n_diffusion: int = 8, random_state=0):
+                        mu: float = 0.1, lam: float = 10.0, n_outer: int = 5, n_diffusion: int = 8, random_state=0,
+                        graph: str = "union", tol: float = 1e-4):
     "Labels, beta and objective of RAD with a dense N x N state (the reference; memory-guarded)."
     from sklearn.cluster import SpectralClustering
     x = check_features(image_features, "image_features")
@@ -193,7 +198,7 @@ def dense_rad_reference(image_features, prompt_text_features, n_clusters: int, t
     check_dense_budget(n, n_arrays=4, what="dense RAD (A_hat, its update and two products)", hint=_DENSE_HINT)
     ss = []
     for b in range(nb):  # one dense kernel at a time; keep the normalised graph sparse
-        ss.append(_sym_normalize_sparse(sp.csr_matrix(dense_mutual_knn_(dense_ntk_kernel(x, pt[b], tau), knn))))
+        ss.append(_sym_normalize_sparse(sp.csr_matrix(dense_knn_(dense_ntk_kernel(x, pt[b], tau), knn, graph))))
     beta = np.full(nb, 1.0 / nb)
     ahat = np.eye(n, dtype=np.float32)
     c1, c0 = 1.0 / (mu + 1.0), mu / (mu + 1.0)
@@ -205,13 +210,16 @@ def dense_rad_reference(image_features, prompt_text_features, n_clusters: int, t
             for b in range(nb):
                 if beta[b] > 0: new += np.float32(beta[b] * c1) * diffuse(ahat, b)
             new[np.diag_indices(n)] += np.float32(c0)
+            new = np.maximum(0.5 * (new + new.T), 0)
+            change = np.linalg.norm(new - ahat) / (np.linalg.norm(ahat) + 1e-12)
             ahat = new
+            if change < tol: break
         sq = float((ahat.astype(np.float64) ** 2).sum())
         losses = np.array([sq - float((ahat * diffuse(ahat, b)).sum(dtype=np.float64)) for b in range(nb)])
         beta = _rad_beta_step(beta, losses, lam)
         fro = float(((ahat - np.eye(n, dtype=np.float32)) ** 2).sum(dtype=np.float64))
         objective.append(float(beta @ losses + mu * fro + lam / 2 * beta @ beta))
-    a = np.maximum(ahat.astype(np.float64), 0); a = (a + a.T) / 2
+    a = ahat.astype(np.float64)
     rs = random_state if isinstance(random_state, (int, np.integer)) or random_state is None else 0
     labels = SpectralClustering(n_clusters, affinity="precomputed", assign_labels="discretize", random_state=rs).fit(a).labels_
     return labels, beta, objective
@@ -305,6 +313,7 @@ def bench_case(case: str, data, n_clusters: int = 10, tau: float = 0.04, knn: in
     elif case == "dense_rad": run = lambda: dense_rad_reference(x, pt, n_clusters, tau, knn, random_state=random_state, **params)[0]
     else:
         if case.endswith("_bf16"): params["precision"] = "bfloat16"
+        if case == "sparse_rad": params.setdefault("rad_mode", "sparse")  # the pattern path; dense RAD is bench/rad.py's
         est = _sparse_estimator(case.split("_")[1], n_clusters, t, pt, tau, knn, device, random_state, params)
         run = lambda: est.fit(x).labels_
         impl = _estimator_name(est)

@@ -77,9 +77,9 @@ def test_ntk_affinity_dense_option(tiny_budget, big):
 def test_dense_rad(tiny_budget):
     rad = _module("laic_nb.rad")
     graphs = [sp.identity(N_BIG, format="csr")] * 3
-    raises_fast(lambda: rad.rad(graphs, sparse=False), "sparse")
-    dense_in = [np.eye(3000)] * 2  # dense inputs above the budget: the dense path must refuse too (3000^2 x 8 B x 5 > 10 MB)
-    raises_fast(lambda: rad.rad(dense_in), "sparse")
+    raises_fast(lambda: rad.rad(graphs, mode="dense"), "sparse")
+    raises_fast(lambda: rad.rad([np.eye(3000)] * 2, mode="dense"), "rad_mode='sparse'")  # 3000^2 x 4 B x 3 > 10 MB
+    assert rad.rad([np.eye(3000)] * 2, n_outer=1, n_diffusion=1).mode == "sparse"  # auto: falls back, allocates no N x N
 
 
 def test_dense_references(tiny_budget, big):
@@ -100,7 +100,7 @@ def test_estimators_dense_options(tiny_budget, big):
     est = cluster.NTKSpectralClustering(n_clusters=10, text_features=t, variant="rad", knn=None)
     raises_fast(lambda: est.fit(x), "sparse")
     est = cluster.ClipSpectralClustering(n_clusters=10, affinity="rbf")
-    raises_fast(lambda: est.fit(x), "cosine_knn")  # names the sparse mutual-kNN alternative
+    raises_fast(lambda: est.fit(x), "cosine_knn")  # names the sparse kNN alternative
 
 
 def test_sparse_paths_do_not_trip_the_guard(tiny_budget):

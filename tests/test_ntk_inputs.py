@@ -127,13 +127,13 @@ def test_semantic_probs_are_distributions(dims, seed, tau):
 
 @SETTINGS
 @given(dims=dims, seed=st.integers(0, 2**31 - 1), knn_frac=st.floats(0.01, 0.99), tau=st.sampled_from([0.01, 0.04, 0.5]),
-       block=st.sampled_from([None, 7, 32]))
-def test_sparse_graph_is_mutual_knn_of_dense(dims, seed, knn_frac, tau, block):
+       block=st.sampled_from([None, 7, 32]), graph=st.sampled_from(["union", "mutual"]))
+def test_sparse_graph_is_knn_of_dense(dims, seed, knn_frac, tau, block, graph):
     n, m, d = dims
     rng = np.random.default_rng(seed)
     x, t = unit(rng, n, d), unit(rng, m, d)
     knn = max(1, min(n - 1, int(knn_frac * (n - 1))))
-    a = ntk_affinity(x, t, tau=tau, knn=knn, block_size=block, dtype="float64")
+    a = ntk_affinity(x, t, tau=tau, knn=knn, block_size=block, dtype="float64", graph=graph)
     k = ntk_kernel(x, t, tau, dtype="float64")
     kk = k.copy(); np.fill_diagonal(kk, -np.inf)
     order = np.argsort(-kk, axis=1, kind="stable")
@@ -141,11 +141,12 @@ def test_sparse_graph_is_mutual_knn_of_dense(dims, seed, knn_frac, tau, block):
     if knn < n - 1 and np.any(np.isclose(ranked[:, knn - 1], ranked[:, knn], rtol=1e-12, atol=0)):
         return  # a (near-)tie at the k-th place: the top-k set is not unique
     top = np.zeros((n, n), bool); np.put_along_axis(top, order[:, :knn], True, axis=1)
-    ref = np.where(top & top.T, np.maximum(k, 0), 0.0)
+    ref = np.where((top | top.T) if graph == "union" else (top & top.T), np.maximum(k, 0), 0.0)
     dense = a.toarray()
     assert ((dense != 0) == (ref != 0)).all()
     np.testing.assert_allclose(dense, ref, rtol=1e-9, atol=1e-9 * max(ref.max(), 1e-300))
-    assert (a != a.T).nnz == 0 and (a.data > 0).all() and a.diagonal().max() == 0 and (a.getnnz(1) <= knn).all()
+    assert (a != a.T).nnz == 0 and (a.data > 0).all() and a.diagonal().max() == 0
+    if graph == "mutual": assert (a.getnnz(1) <= knn).all()
 
 
 @SETTINGS
@@ -207,16 +208,17 @@ def test_pairwise_cd_converges_to_projection(losses, lam):
 
 @SETTINGS
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(5, 50), b=st.integers(1, 4), density=st.floats(0.05, 0.6),
-       mu=st.sampled_from([0.01, 0.1, 1.0]), lam=st.sampled_from([0.1, 10.0, 1000.0]), sparse=st.booleans())
-def test_rad_objective_never_increases(seed, n, b, density, mu, lam, sparse):
+       mu=st.sampled_from([0.01, 0.1, 1.0]), lam=st.sampled_from([0.1, 10.0, 1000.0]),
+       mode=st.sampled_from(["sparse", "dense"]), solver=st.sampled_from(["cd", "exact"]))
+def test_rad_objective_never_increases(seed, n, b, density, mu, lam, mode, solver):
     rng = np.random.default_rng(seed)
     graphs = []
     for _ in range(b):
         m = sp.random(n, n, density=density, random_state=rng, data_rvs=rng.random).tocsr()
-        graphs.append((m + m.T) * 0.5 if sparse else ((m + m.T) * 0.5).toarray())
-    res = rad(graphs, mu=mu, lam=lam, n_outer=3, n_diffusion=4)
+        graphs.append((m + m.T) * 0.5 if mode == "sparse" else ((m + m.T) * 0.5).toarray())
+    res = rad(graphs, mu=mu, lam=lam, n_outer=3, n_diffusion=4, mode=mode, dtype="float64", tol=0, beta_solver=solver)
     obj = np.array(res.objective)
-    assert len(obj) == 1 + 3 * 5
+    assert len(obj) == 1 + 3 * 5 and res.mode == mode
     assert (np.diff(obj) <= 1e-10 * np.abs(obj).max()).all()
     assert (res.beta >= 0).all() and abs(res.beta.sum() - 1) < 1e-12
     a = res.affinity.toarray() if sp.issparse(res.affinity) else res.affinity
