@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['CPU_DEFAULT_NOUNS', 'UsageError', 'versions', 'Timer', 'write_labels_csv', 'plot_clusters', 'cluster_command',
-           'features_command', 'bench_command', 'demo_command', 'book_command', 'build_parser', 'main', 'run_cli']
+__all__ = ['CPU_DEFAULT_NOUNS', 'BENCH_REPORT_KIND', 'UsageError', 'versions', 'Timer', 'write_labels_csv', 'plot_clusters',
+           'cluster_command', 'features_command', 'bench_report_entry', 'bench_command', 'demo_command', 'book_command',
+           'build_parser', 'main', 'run_cli']
 
 # %% ../nbs/16_cli.ipynb #6c0b733e
 class UsageError(ValueError):
@@ -108,8 +109,9 @@ def _validate_common(args):
         k = check_k(k, 10**12)  # the upper bound is checked once the images are counted
     else: k = None
     nouns = getattr(args, "nouns", None)
-    if nouns not in (None, "auto", "all") and not str(nouns).strip().isdigit() and not Path(nouns).expanduser().is_file():
-        raise UsageError(f"--nouns {nouns}: neither a number nor a file of nouns (one per line)")
+    if (nouns not in (None, "auto", "all") and str(nouns).strip().lower() != "tac" and not str(nouns).strip().isdigit()
+            and not Path(nouns).expanduser().is_file()):
+        raise UsageError(f"--nouns {nouns}: neither a number, 'tac', nor a file of nouns (one per line)")
     return method, k
 
 def _open(args):
@@ -133,7 +135,7 @@ def _log(msg, quiet=False):
 def cluster_command(args, clip=None) -> dict:
     "Run `laic cluster`; return the report (also written to OUT/report.json)."
     from laic_nb.features import load_clip, extract_image_features, skipped_message
-    from laic_nb.pipeline import run_method, check_k, encode_vocabulary, load_vocabulary, METHODS
+    from laic_nb.pipeline import run_method, check_k, encode_vocabulary, load_vocabulary, METHODS, FEATURE_MODE
     from laic_nb.metrics import evaluate
     timer, q = Timer(), args.quiet
     method, k = _validate_common(args)
@@ -182,7 +184,7 @@ def cluster_command(args, clip=None) -> dict:
         parameters=dict(images=str(args.images), method=method, method_description=METHODS[method], k=args.k,
                         k_used=r.n_clusters, model=args.model, pretrained=args.pretrained, checkpoint=args.checkpoint,
                         limit=args.limit, nouns=args.nouns, n_nouns=len(vocab), seed=args.seed, device=clip.device,
-                        batch_size=args.batch_size),
+                        batch_size=args.batch_size, centers_mode=(FEATURE_MODE if method == "centers" else None)),
         weights=clip.weights, random_weights=clip.random_weights, model=clip.describe(),
         unsupervised=r.unsupervised, versions=versions(),
         n_images_found=len(ds) + len(getattr(ds, "skipped", [])), n_images_clustered=int(len(x)),
@@ -254,26 +256,64 @@ def features_command(args, clip=None) -> dict:
     return summary
 
 # %% ../nbs/16_cli.ipynb #146af066
+BENCH_REPORT_KIND = "laic bench report"
+
+def _read_bench_report(path: Path) -> dict:
+    "The report.json already next to the tables (to add datasets to), or a new one; not ours: a UsageError."
+    if not path.exists(): return dict(kind=BENCH_REPORT_KIND, datasets={})
+    try: rep = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e: raise UsageError(f"{path} exists but is not readable JSON ({e}): move it or pass --out elsewhere")
+    if not isinstance(rep, dict) or rep.get("kind") != BENCH_REPORT_KIND:
+        raise UsageError(f"{path} exists and is not a laic bench report: move it or pass --out to another folder")
+    rep.setdefault("datasets", {})
+    return rep
+
+def bench_report_entry(
+    raw: dict,  # the raw results of run_benchmark
+    table_path,  # where the markdown table was written
+    command: str,  # the command line
+    centers_mode: str,  # the mode asked for ("auto", "images" or "features")
+) -> dict:  # JSON-ready: per method the splits of noun selection, fitting and evaluation, the centers' mode, metrics
+    "One dataset's entry of the bench report.json."
+    methods = {}
+    for m, r in raw["methods"].items():
+        methods[m] = dict(r["protocol"], description=r["description"], unsupervised=r["unsupervised"],
+                          metrics=dict(mean=r["mean"], std=r["std"]), runs=r["runs"], seconds=r["seconds"],
+                          seeds=r["seeds"], per_seed=r["per_seed"])
+    keys = ("dataset", "n_clusters", "n_train", "n_test", "limit", "model", "weights", "random_weights", "vocabulary", "seeds")
+    return dict(command=command, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), table=str(table_path),
+                centers_mode_requested=centers_mode, **{q: raw[q] for q in keys}, methods=methods)
+
 def bench_command(args) -> str:
     from laic_nb.pipeline import benchmark_plan, run_benchmark, DEFAULT_BENCH_METHODS, check_method
+    from laic_nb.features import atomic_write_bytes
     methods = args.methods or list(DEFAULT_BENCH_METHODS)
     for m in methods: check_method(m)
     nouns = None if args.nouns in (None, "all") else args.nouns
     if args.dry_run:
-        text = benchmark_plan(args.dataset, methods, args.seeds, args.model, args.pretrained, args.checkpoint, nouns, args.root)
+        text = benchmark_plan(args.dataset, methods, args.seeds, args.model, args.pretrained, args.checkpoint, nouns, args.root,
+                              centers_mode=args.centers_mode)
         print(text); return text
     from laic_nb.features import check_model_name
     check_model_name(args.model)
-    tables = []
+    outs = {ds: Path(args.out or f"bench/{ds}.md").expanduser() for ds in args.dataset}
+    for out in set(outs.values()): _read_bench_report(out.parent / "report.json")  # fail now, not after the run
+    command = "laic " + " ".join(shlex.quote(str(a)) for a in (getattr(args, "argv", None) or ["bench"]))
+    tables, written = [], {}
     for ds in args.dataset:
         table, raw = run_benchmark(ds, methods, args.seeds, model=args.model, pretrained=args.pretrained,
                                    checkpoint=args.checkpoint, nouns=nouns, root=args.root, download=args.download,
                                    cache=args.cache or True, limit=args.limit, progress=not args.quiet, num_workers=args.workers,
-                                   log=lambda m: _log(m, args.quiet))
-        out = Path(args.out or f"bench/{ds}.md")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(table + "\n")
-        print(table + f"\n\n(written to {out})")
+                                   centers_mode=args.centers_mode, log=lambda m: _log(m, args.quiet))
+        out = outs[ds]
+        written.setdefault(out, []).append(table)  # several datasets with one --out: all their tables in that file
+        atomic_write_bytes(out, ("\n\n".join(written[out]) + "\n").encode())
+        report_path = out.parent / "report.json"
+        rep = _read_bench_report(report_path)
+        rep["datasets"][raw["dataset"]] = bench_report_entry(raw, out, command, args.centers_mode)
+        rep["versions"] = versions()
+        atomic_write_bytes(report_path, json.dumps(rep, indent=2).encode())
+        print(table + f"\n\n(written to {out}; protocol and per-seed results in {report_path})")
         tables.append(table)
     return "\n\n".join(tables)
 
@@ -353,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--method", default="ntk-rad", help="ntk-rad | ntk-pe | ntk-naive | relational | centers | kmeans | "
                    "sc | tac-notrain | zeroshot")
     c.add_argument("--limit", type=int, default=None, help="use N images, stratified over class folders (seeded)")
-    c.add_argument("--nouns", default=None, help="N most common WordNet nouns, or a file with one noun per line "
+    c.add_argument("--nouns", default=None, help="N most common WordNet nouns, 'tac' (TAC's list), or a file with one noun per line "
                    f"(default: all on a GPU, {CPU_DEFAULT_NOUNS} on a CPU)")
     c.add_argument("--out", default="laic-out", help="output folder (default ./laic-out)")
     c.add_argument("--seed", type=int, default=0)
@@ -378,12 +418,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dataset", nargs="+", default=["cifar10"])
     b.add_argument("--methods", nargs="+", default=None)
     b.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    b.add_argument("--nouns", default=None, help="vocabulary size or file (default: all WordNet nouns)")
+    b.add_argument("--nouns", default=None, help="vocabulary size, 'tac' (TAC's noun list) or a file (default: all WordNet nouns)")
     b.add_argument("--root", default=None, help="dataset folder (default $LAIC_DATA or ~/.cache/laic_nb/data)")
     b.add_argument("--download", action="store_true", help="download missing datasets (needs a network)")
     b.add_argument("--limit", type=int, default=None, help="images per split (stratified), for quick checks")
     b.add_argument("--out", default=None, help="markdown output (default bench/<dataset>.md)")
     b.add_argument("--dry-run", action="store_true", help="print the plan only (no network, no model)")
+    b.add_argument("--centers-mode", default="auto", choices=("auto", "images", "features"),
+                   help="how 'centers' trains: images (the paper's: TAC's weak view + RandAugment; auto picks it, the "
+                   "datasets load images) or features (CPU approximation: Gaussian feature noise as the strong view)")
     model_args(b)
     b.set_defaults(func=bench_command)
 

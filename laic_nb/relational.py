@@ -192,8 +192,10 @@ def default_consistency_k(
     many: int = 5,  # k-hat with many clusters
 ) -> int:  # k-hat
     "The neighbour count of the consistency filter: `few` for few clusters, `many` (smaller) for many."
-    key = (dataset or "").lower().replace("_", "-")
-    is_many = key in PAPER2_MANY_CLUSTERS or (key not in PAPER2_FEW_CLUSTERS and n_clusters is not None and n_clusters >= 30)
+    plain = lambda name: name.lower().replace("-", "").replace("_", "").replace(" ", "")  # "CIFAR-100" = "cifar100"
+    key = plain(dataset or "")
+    few_set, many_set = {plain(d) for d in PAPER2_FEW_CLUSTERS}, {plain(d) for d in PAPER2_MANY_CLUSTERS}
+    is_many = key in many_set or (key not in few_set and n_clusters is not None and n_clusters >= 30)
     k = many if is_many else few
     if n_samples is not None and n_clusters:
         k = min(k, max(1, int(n_samples) // int(n_clusters) - 1))

@@ -149,3 +149,76 @@ def test_demo_quick(folder, tmp_path):
     assert code == 0, err
     assert "RANDOM weights" in out and "SYNTHETIC" in out and "ntk-naive" in out and "method ntk-rad" in out
     assert (tmp_path / "demo" / "real" / "report.json").exists() and (tmp_path / "demo" / "synthetic.md").exists()
+
+
+def _colour_split(n_per_class, seed, k=10):
+    "k classes of 32 x 32 images, each a planted colour plus noise: a stand-in for a benchmark split."
+    from laic_nb.datasets import ArrayImages
+    base = np.random.default_rng(7).integers(30, 226, (k, 3))
+    labels = np.repeat(np.arange(k), n_per_class)
+    noise = np.random.default_rng(seed).normal(0, 20, (len(labels), 32, 32, 3))
+    return ArrayImages(np.clip(base[labels][:, None, None] + noise, 0, 255).astype(np.uint8), labels, name=f"colours-{seed}")
+
+
+@pytest.fixture
+def offline_cifar10(monkeypatch):
+    "`load_dataset` replaced by generated colour images (40 train, 30 test) under the name cifar10; records the splits asked for."
+    import laic_nb.datasets
+    splits, calls = {"train": _colour_split(4, 0), "test": _colour_split(3, 1)}, []
+    def fake(name, split="test", **kw):
+        calls.append((name, split))
+        return splits[split]
+    monkeypatch.setattr(laic_nb.datasets, "load_dataset", fake)
+    return calls
+
+
+def test_bench_report_protocol_offline(offline_cifar10, tmp_path):
+    "The second paper fits on train and evaluates on test; report.json says so per method, with the centers' mode."
+    import laic_nb.features
+    encoded = []
+    real_extract = laic_nb.features.extract_image_features
+    def spy(clip, data, *a, split=None, **kw):
+        r = real_extract(clip, data, *a, split=split, **kw)
+        encoded.append((split, len(r.features)))
+        return r
+    out = tmp_path / "bench" / "cifar10.md"
+    common = ["bench", "--dataset", "cifar10", "--seeds", "0", "1", "--model", "laic-tiny", "--pretrained", "none",
+              "--nouns", "40", "--cache", tmp_path / "cache", "--out", out, "--quiet"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(laic_nb.features, "extract_image_features", spy)
+        code, stdout, err = run_cli(*common, "--methods", "kmeans", "tac-notrain", "relational", "centers",
+                                    "--centers-mode", "features")
+    assert code == 0, err
+    assert offline_cifar10 == [("cifar10", "train"), ("cifar10", "test")]
+    assert encoded == [("train", 40), ("test", 30)]  # both splits are encoded
+    rep = json.loads((out.parent / "report.json").read_text())
+    assert rep["kind"] == "laic bench report" and rep["versions"]["torch"]
+    entry = rep["datasets"]["cifar10"]
+    assert (entry["n_train"], entry["n_test"], entry["weights"], entry["table"]) == (40, 30, "random", str(out))
+    m = entry["methods"]
+    splits = {k: (v["noun_selection_split"], v["fit_split"], v["eval_split"]) for k, v in m.items()}
+    assert splits == {"kmeans": (None, "test", "test"), "tac-notrain": ("train", "test", "test"),
+                      "relational": ("train", "train", "test"), "centers": ("train", "train", "test")}
+    assert m["centers"]["mode"] == "features"
+    assert m["centers"]["mode_label"] == "feature mode (CPU approximation: Gaussian feature noise as the strong view)"
+    for k in ("relational", "centers"):  # fitted on the 40 training images, evaluated on the 30 test images, per seed
+        assert [(s["n_fit"], s["n_eval"]) for s in m[k]["per_seed"]] == [(40, 30), (40, 30)]
+    assert len(m["centers"]["runs"]) == 2 and set(m["centers"]["metrics"]["mean"]) == {"nmi", "acc", "ari"}
+    table = out.read_text()
+    assert "feature mode (CPU approximation: Gaussian feature noise as the strong view)" in table and "train / test" in table
+    # the default, auto, trains the centers on the training images; the entry for cifar10 is replaced, the file kept
+    code, _, err = run_cli(*common, "--methods", "centers", "--seeds", "0")
+    assert code == 0, err
+    entry = json.loads((out.parent / "report.json").read_text())["datasets"]["cifar10"]
+    assert list(entry["methods"]) == ["centers"] and entry["methods"]["centers"]["mode"] == "images"
+    assert entry["methods"]["centers"]["per_seed"][0]["n_fit"] == 40
+    assert "image mode" in out.read_text()
+
+
+def test_bench_bad_input_is_one_line(offline_cifar10, tmp_path):
+    (tmp_path / "report.json").write_text('{"something": "else"}')
+    for argv in (["--centers-mode", "pixels"], ["--out", tmp_path / "t.md"]):
+        code, out, err = run_cli("bench", "--dataset", "cifar10", "--methods", "kmeans", "--model", "laic-tiny",
+                                 "--pretrained", "none", "--nouns", "40", "--quiet", *argv)
+        assert code == 2 and err.startswith("laic: error:") and len(err.strip().splitlines()) == 1, err
+    assert "not a laic bench report" in err and offline_cifar10 == []  # refused before anything was loaded

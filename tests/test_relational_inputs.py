@@ -9,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 
 from laic_nb.core import l2_normalize
 from laic_nb.data import make_vl_blobs
-from laic_nb.relational import RelationalKMeans, consistent_pseudo_labels, knn_cosine, relational_matrix
+from laic_nb.relational import (RelationalKMeans, candidate_nouns, consistent_pseudo_labels, default_consistency_k, knn_cosine,
+                                paper2_n_centers, relational_matrix)
 from laic_nb.centers import SemanticCenters, tiny_clip
 
 
@@ -145,3 +146,42 @@ def test_only_class_tokens_learn(small):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None and p.requires_grad for p in model.parameters())
     assert not np.allclose(sc.centers_, sc.initial_centers_)  # the tokens did move
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 100_000), k=st.integers(1, 200))
+def test_paper2_n_centers_rule(n, k):
+    kf = paper2_n_centers(n, k)
+    assert 1 <= kf <= n
+    assert kf == min(n, 3 * k if n / k < 300 else round(n / 300))
+
+
+def test_candidate_nouns_rule_and_bad_input():
+    rng = np.random.default_rng(2)
+    x, t = l2_normalize(rng.standard_normal((60, 8))), l2_normalize(rng.standard_normal((90, 8)))
+    idx = candidate_nouns(x, t, 6, per_center=2, random_state=0)
+    assert np.all(np.diff(idx) > 0) and len(idx) <= 12
+    assert np.array_equal(idx, candidate_nouns(x, t, 6, per_center=2, random_state=0))  # seeded
+    assert len(candidate_nouns(x, t, 6, per_center=200)) == 90  # every noun is some center's member
+    with pytest.raises(ValueError, match="gamma"):
+        candidate_nouns(x, t, 6, per_center=0)
+    with pytest.raises(ValueError, match="same CLIP model"):
+        candidate_nouns(x, t[:, :4], 6)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        paper2_n_centers(10, 0)
+
+
+def test_relational_predict_needs_fit_and_same_dim():
+    b = make_vl_blobs(n_samples=200, n_clusters=4, dim=32, n_nouns=40, random_state=0)
+    with pytest.raises(ValueError, match="not fitted"):
+        RelationalKMeans(4, text_features=b.text_features).predict(b.image_features)
+    r = RelationalKMeans(4, text_features=b.text_features).fit(b.image_features)
+    assert r.predict(b.image_features[:7]).shape == (7,) and r.transform(b.image_features[:7]).shape == (7, len(r.noun_indices_))
+    with pytest.raises(ValueError, match="same CLIP model"):
+        r.predict(b.image_features[:, :16])
+
+
+def test_consistency_k_smaller_for_many_clusters():
+    assert default_consistency_k("cifar10") == 10 and default_consistency_k("dtd") == 5
+    assert default_consistency_k("CIFAR_100") == 5 and default_consistency_k(None, 101) == 5
+    assert default_consistency_k("stl10", 10, 30) == 2 and default_consistency_k("dtd", 47, 47) == 1  # tiny inputs
