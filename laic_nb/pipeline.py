@@ -68,13 +68,13 @@ def positive_nouns(image_features, text_features, n_clusters=None, n_centers=Non
 
 def estimate_k(image_features, text_features=None, tau: float = 0.04, knn: int = 30, max_clusters: int = 20,
                random_state=0) -> int:
-    "K by the eigengap of the mutual-kNN NTK affinity (or a cosine kNN graph without nouns)."
-    from laic_nb.ntk import ntk_affinity, kernel_topk, mutual_knn_graph
+    "K by the eigengap of the kNN NTK affinity (or a cosine kNN graph without nouns), both with the default graph."
+    from laic_nb.ntk import ntk_affinity, kernel_topk, knn_graph
     from laic_nb.spectral import estimate_n_clusters
     x = l2_normalize(check_features(image_features, "image_features"))
     knn = min(knn, len(x) - 1)
     if text_features is not None: a = ntk_affinity(x, text_features, tau=tau, knn=knn)
-    else: a = mutual_knn_graph(*kernel_topk(x, None, knn))
+    else: a = knn_graph(*kernel_topk(x, None, knn))
     return estimate_n_clusters(a, max_clusters=min(max_clusters, len(x) - 1), random_state=random_state)
 
 # %% ../nbs/14_pipeline.ipynb #e1b366f3
