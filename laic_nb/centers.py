@@ -371,7 +371,7 @@ class SemanticCenters:
         self.logit_scale_ = scale
 
     def fit(self, image_features, pseudo_labels, mask=None, eval_labels=None):
-        "Learn the centers from cached image features (N x d), pseudo-labels and the high-quality `mask`."
+        "Feature mode (CPU approximation: Gaussian feature noise as the strong view): learn the centers from cached features."
         x = l2_normalize(check_features(image_features, "image_features"))
         self.classes_, y, m = self._check_labels(pseudo_labels, mask, len(x))
         tower, dev, scale = self._setup()
