@@ -146,43 +146,34 @@ def pattern_products(s, pattern: sp.csr_matrix, compiled: bool | None = None):
 RAD_MODES = ("auto", "dense", "sparse")
 BETA_SOLVERS = ("cd", "exact")
 RAD_TIME_BUDGET_S = 180.0  # `mode="auto"`: dense only when its estimated run time is below this (seconds)
-_COLUMN_BLOCK = 64         # dense kernels: a column block of the right factor (N x 64 float32) stays in cache
 
 if numba is not None:
     @numba.njit(parallel=True, cache=True)
     def _sparse_times_dense(s_ptr, s_idx, s_val, src, out):
-        "out = S @ src (S in CSR, src dense N x N), by column blocks: each thread owns its columns, src's block stays in cache."
+        "out = S @ src (S in CSR, src dense): row i of out sums whole rows of src, read contiguously."
         n, m = src.shape
-        n_blocks = (m + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
-        for blk in numba.prange(n_blocks):
-            c0, c1 = blk * _COLUMN_BLOCK, min(m, blk * _COLUMN_BLOCK + _COLUMN_BLOCK)
-            row = np.empty(c1 - c0, dtype=src.dtype)  # a local row: no aliasing with src, so the loop vectorises
-            for i in range(n):
-                row[:] = 0.0
-                for e in range(s_ptr[i], s_ptr[i + 1]):
-                    v, k = s_val[e], s_idx[e]
-                    for c in range(c0, c1): row[c - c0] += v * src[k, c]
-                out[i, c0:c1] = row
+        for i in numba.prange(n):
+            row = np.zeros(m, dtype=src.dtype)  # a local row: no aliasing with src, so the loop vectorises
+            for e in range(s_ptr[i], s_ptr[i + 1]):
+                v, k = s_val[e], s_idx[e]
+                for c in range(m): row[c] += v * src[k, c]
+            out[i] = row
 
     @numba.njit(parallel=True, cache=True)
     def _sparse_times_dense_into(s_ptr, s_idx, s_val, src, a, acc, weight):
         "acc += weight * (S @ src); returns <a, S @ src> (float64), without storing S @ src."
         n, m = src.shape
-        n_blocks = (m + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
-        partial = np.zeros(n_blocks)
-        for blk in numba.prange(n_blocks):
-            c0, c1 = blk * _COLUMN_BLOCK, min(m, blk * _COLUMN_BLOCK + _COLUMN_BLOCK)
-            row = np.empty(c1 - c0, dtype=src.dtype)
+        partial = np.zeros(n)
+        for i in numba.prange(n):
+            row = np.zeros(m, dtype=src.dtype)
+            for e in range(s_ptr[i], s_ptr[i + 1]):
+                v, k = s_val[e], s_idx[e]
+                for c in range(m): row[c] += v * src[k, c]
             total = 0.0
-            for i in range(n):
-                row[:] = 0.0
-                for e in range(s_ptr[i], s_ptr[i + 1]):
-                    v, k = s_val[e], s_idx[e]
-                    for c in range(c0, c1): row[c - c0] += v * src[k, c]
-                for c in range(c0, c1):
-                    total += a[i, c] * row[c - c0]
-                    acc[i, c] += weight * row[c - c0]
-            partial[blk] = total
+            for c in range(m):
+                total += a[i, c] * row[c]
+                acc[i, c] += weight * row[c]
+            partial[i] = total
         return partial.sum()
 
     @numba.njit(parallel=True, cache=True)
@@ -301,12 +292,15 @@ def dense_rad_bytes(n: int, device="cpu", dtype="float32") -> int:
 _RATE = {}  # multiply-adds per second of sparse x dense products, measured once per device
 
 def sparse_dense_rate(device="cpu") -> float:
-    "Measured multiply-adds per second of one `S @ A` product (S: 64 entries per row, A dense), N = 2048."
+    "Measured multiply-adds per second of one $S\\hat AS$ product, on a kNN-like graph (N = 2048, 10 clusters, 32 neighbours a row)."
     device = str(device)
     if device not in _RATE:
         rng = np.random.default_rng(0)
-        n, k = 2048, 64
-        g = sp.csr_matrix((rng.random(n * k), (np.repeat(np.arange(n), k), rng.integers(0, n, n * k))), shape=(n, n))
+        n, k = 2048, 32
+        cluster = rng.integers(0, 10, n)
+        members = [np.flatnonzero(cluster == c) for c in range(10)]
+        cols = np.concatenate([rng.choice(members[c], k) for c in cluster])  # neighbours share neighbours, as in kNN graphs
+        g = sp.csr_matrix((rng.random(n * k), (np.repeat(np.arange(n), k), cols)), shape=(n, n))
         op = _DenseOp([(g + g.T) * 0.5], device)
         a = op.identity()
         op._sandwich(0, a, a, 0.0)  # compile / warm up
