@@ -85,11 +85,26 @@ def _check_rad_params(mu, lam, n_outer, n_diffusion):
 try: import numba
 except ImportError: numba = None  # the scipy products below work without it (slower)
 
-def union_pattern(graphs) -> sp.csr_matrix:
-    "The fixed support $\\mathcal P$ of the sparse path: the diagonal plus every edge of every graph (CSR, sorted, 0/1)."
+def union_pattern(graphs, # the B (normalised) graphs
+                  two_hop: int = 0, # per row, also keep this many two-hop pairs (largest entries of M^2, M = mean S_b)
+                  block: int = 4096, # rows of M^2 formed at a time (memory: block x N at most)
+                 ) -> sp.csr_matrix:
+    "The fixed support $\\mathcal P$ of the sparse path: the diagonal, every edge of every graph, optionally two-hop pairs (CSR, sorted, 0/1)."
     n = graphs[0].shape[0]
     p = sp.eye(n, format="csr", dtype=np.float64)
     for g in graphs: p = p + (sp.csr_matrix(g) != 0).astype(np.float64)
+    if two_hop > 0:  # where two diffusion steps put the most mass, beyond the kNN pattern
+        m = sum(sp.csr_matrix(g, dtype=np.float64) for g in graphs) / len(graphs)
+        rows, cols = [], []
+        for i0 in range(0, n, block):
+            m2 = (m[i0:i0 + block] @ m).tocsr()
+            for r in range(m2.shape[0]):
+                lo, hi = m2.indptr[r], m2.indptr[r + 1]
+                top = m2.indices[lo:hi][np.argsort(-m2.data[lo:hi], kind="stable")[:two_hop]]
+                rows.append(np.full(len(top), i0 + r)); cols.append(top)
+        rows, cols = np.concatenate(rows), np.concatenate(cols)
+        extra = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+        p = p + extra + extra.T
     p = (p != 0).astype(np.float64).tocsr()
     p.sort_indices()
     return p
@@ -280,12 +295,20 @@ class _DenseOp:
     def matrix(self, a): return a if self.compiled else a.cpu().numpy()
 
 # %% ../nbs/09_rad.ipynb #b55cd687
-def beta_update(beta, losses, lam: float, solver: str = "cd", cd_passes: int = 4) -> np.ndarray:
+def beta_update(beta, # (B,) current weights on the simplex (the warm start of "cd")
+                losses, # (B,) l_b at the current A-hat
+                lam: float, # the ridge weight lambda
+                solver: str = "cd", # "cd" (the reference's sweeps) or "exact" (the simplex projection)
+                cd_passes: int = 4, # sweeps of "cd"
+               ) -> np.ndarray:
     "The β-step: `cd` = the reference's `cd_passes` warm-started pairwise sweeps (each ending on the simplex), `exact` = `beta_step`."
     if solver == "exact": return beta_step(losses, lam)
     return project_simplex(beta_coordinate_descent(losses, lam, beta, n_sweeps=cd_passes))
 
-def dense_rad_bytes(n: int, device="cpu", dtype="float32") -> int:
+def dense_rad_bytes(n: int, # number of images
+                    device="cpu", # where the dense path would run
+                    dtype="float32", # its precision
+                   ) -> int:
     "Memory of the dense path: 3 N x N arrays with the compiled CPU kernels, 5 with torch (GPU)."
     return (3 if numba is not None and str(device) == "cpu" else 5) * np.dtype(dtype).itemsize * int(n) ** 2
 
@@ -304,17 +327,29 @@ def sparse_dense_rate(device="cpu") -> float:
         op = _DenseOp([(g + g.T) * 0.5], device)
         a = op.identity()
         op._sandwich(0, a, a, 0.0)  # compile / warm up
+        if device.startswith("cuda"): torch.cuda.synchronize()
         t0 = time.perf_counter(); op._sandwich(0, a, a, 0.0)
         if device.startswith("cuda"): torch.cuda.synchronize()
         _RATE[device] = 2 * (g + g.T).nnz * n / max(time.perf_counter() - t0, 1e-9)
     return _RATE[device]
 
-def dense_rad_seconds(n: int, nnz: list, n_steps: int, device="cpu") -> float:
+def dense_rad_seconds(n: int, # number of images
+                      nnz: list, # nnz(S_b) of each of the B normalised graphs
+                      n_steps: int, # products per graph: n_outer * (n_diffusion + 1) at most
+                      device="cpu", # where the dense path would run
+                     ) -> float:
     "Estimated time of dense RAD: `n_steps` passes, each 2 nnz(S_b) N multiply-adds per graph, at the measured rate."
     return n_steps * 2 * sum(nnz) * n / sparse_dense_rate(device)
 
-def resolve_rad_mode(mode: str, n: int, nnz: list, n_steps: int, device="cpu", budget_gb: float | None = None,
-                     time_budget: float | None = None, dtype="float32") -> str:
+def resolve_rad_mode(mode: str, # "auto", "dense" or "sparse"
+                     n: int, # number of images
+                     nnz: list, # nnz(S_b) of each normalised graph
+                     n_steps: int, # products per graph (for the time estimate)
+                     device="cpu", # where the dense path would run
+                     budget_gb: float | None = None, # dense memory budget; None: $LAIC_DENSE_BUDGET_GB or 4 GB
+                     time_budget: float | None = None, # seconds; None: RAD_TIME_BUDGET_S
+                     dtype="float32", # dense precision
+                    ) -> str:
     "'dense' or 'sparse' for `mode`; 'dense' beyond the memory budget is a `MemoryError` that names the fixes."
     if mode not in RAD_MODES: raise ValueError(f"rad_mode must be one of {RAD_MODES}, got {mode!r}")
     if mode == "sparse": return mode
@@ -340,6 +375,7 @@ def rad(affinities, # B symmetric nonnegative (N, N) graphs, one per prompt temp
         cd_passes: int = 4, # sweeps of the "cd" solver per beta-step (reference: 4)
         device=None, # torch device of the dense path; None: a GPU when visible
         time_budget: float | None = None, # "auto": longest estimated dense run, seconds (None: RAD_TIME_BUDGET_S)
+        two_hop: int = 0, # sparse path: widen the pattern by this many two-hop pairs per row (0: the kNN pattern)
         dtype: str = "float32", # dense path precision (float32 as the reference; float64 for exact checks)
         progress: bool = False, # a progress bar over diffusion steps
        ) -> RADResult:
@@ -353,7 +389,7 @@ def rad(affinities, # B symmetric nonnegative (N, N) graphs, one per prompt temp
     s = [normalized_affinity(sp.csr_matrix(g)) for g in graphs]
     dev = get_device(device)
     mode = resolve_rad_mode(mode, n, [g.nnz for g in s], n_outer * (n_diffusion + 1), dev, time_budget=time_budget, dtype=dtype)
-    op = _SparseOp(s, union_pattern(s)) if mode == "sparse" else _DenseOp(s, dev, dtype)
+    op = _SparseOp(s, union_pattern(s, two_hop)) if mode == "sparse" else _DenseOp(s, dev, dtype)
     beta, a, losses = np.full(nb, 1.0 / nb), op.identity(), None
     res = RADResult(None, beta, mode=mode)
     def record(kind, norm2, trace, cross, beta):

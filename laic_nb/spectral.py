@@ -63,12 +63,16 @@ def normalized_affinity(affinity):
     return dinv[:, None] * a * dinv[None, :]
 
 # %% ../nbs/08_spectral.ipynb #b00a7135
+def _use_eigh(n: int, k: int) -> bool:
+    "A full dense eigendecomposition beats ARPACK for small blocks, and for many eigenvectors of a moderate block (K = 1000 of 4,000)."
+    return n <= 256 or k >= n - 1 or (8 * k > n and n <= 8192)
+
 def _top_block(m, k: int, rng, tol: float):
     "Top-k eigenpairs (descending) of one symmetric block (connected, or small)."
     n = m.shape[0]
-    if n <= 256 or k >= n - 1:
+    if _use_eigh(n, k):
         with threadpool_limits(1 if n <= 512 else None):  # threads only slow tiny eigh down (sync overhead)
-            vals, vecs = np.linalg.eigh(m.toarray() if sp.issparse(m) else m)
+            vals, vecs = np.linalg.eigh(m.toarray() if sp.issparse(m) else np.asarray(m, dtype=np.float64))
         return vals[::-1][:k], vecs[:, ::-1][:, :k]
     v0 = rng.uniform(0.5, 1.5, n)  # positive start: overlaps the Perron vector
     vals, vecs = eigsh(sp.csr_matrix(m), k=k, which="LA", v0=v0, tol=tol,
@@ -105,7 +109,7 @@ def top_eigenpairs(affinity, n_components: int, random_state=0, normalized: bool
     if not normalized and not sp.issparse(affinity):  # a dense graph with every pair linked (RAD's): no copies
         a = check_affinity(affinity)
         n = a.shape[0]
-        if 256 < n and 1 <= n_components < n - 1 and _all_positive_off_diagonal(a):
+        if not _use_eigh(n, n_components) and 1 <= n_components and _all_positive_off_diagonal(a):
             return _dense_top_eigenpairs(a, n_components, check_random_state(random_state), tol)
     m = check_affinity(affinity) if normalized else normalized_affinity(affinity)
     n, k = m.shape[0], n_components
