@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 import torch
-from .core import dense_budget_bytes, get_device
+from .core import check_dense_budget, dense_budget_bytes, get_device
 from .spectral import check_affinity, normalized_affinity
 
 # %% auto #0
@@ -162,6 +162,10 @@ RAD_MODES = ("auto", "dense", "sparse")
 BETA_SOLVERS = ("cd", "exact")
 RAD_TIME_BUDGET_S = 180.0  # `mode="auto"`: dense only when its estimated run time is below this (seconds)
 
+def _compiled(device) -> bool:
+    "The dense path runs the numba kernels (CPU with numba), else torch."
+    return numba is not None and str(device) == "cpu"
+
 if numba is not None:
     @numba.njit(parallel=True, cache=True)
     def _sparse_times_dense(s_ptr, s_idx, s_val, src, out):
@@ -230,13 +234,13 @@ class _SparseOp:
 
     def identity(self): return self.eye.copy()
     def stats(self, a): return float(a @ a), float(a @ self.eye)
-    def cross(self, a): return np.array([float(a @ z) for z in self.products(a)])
+    def cross(self, a): return self.products(a) @ a
 
     def step(self, a, weights, shift):
         z = self.products(a)
         new = np.tensordot(weights, z, 1) + shift * self.eye
         np.maximum(new, 0, out=new)  # a no-op in exact arithmetic (every term is >= 0); the reference clips
-        return new, np.array([float(a @ zb) for zb in z]), float(np.sum((new - a) ** 2)), float(a @ a)
+        return new, z @ a, float(np.sum((new - a) ** 2)), float(a @ a)
 
     def matrix(self, a): return sp.csr_matrix((a, self.pattern.indices, self.pattern.indptr), shape=(self.n, self.n))
 
@@ -244,7 +248,7 @@ class _DenseOp:
     "RAD with a dense $\\hat A$ (N x N, float32 by default), sparse $S_b$; numba kernels on the CPU, torch elsewhere."
     def __init__(self, s, device, dtype="float32"):
         self.n, self.device, self.dtype = s[0].shape[0], device, np.dtype(dtype)
-        self.compiled = numba is not None and device == "cpu"
+        self.compiled = _compiled(device)
         s = [sp.csr_matrix(g, dtype=self.dtype) for g in s]
         if self.compiled: self.s = [(g.indptr.astype(np.int64), g.indices.astype(np.int64), g.data) for g in s]
         else: self.s = [torch.sparse_csr_tensor(torch.from_numpy(g.indptr.astype(np.int64)), torch.from_numpy(g.indices.astype(np.int64)),
@@ -310,7 +314,9 @@ def dense_rad_bytes(n: int, # number of images
                     dtype="float32", # its precision
                    ) -> int:
     "Memory of the dense path: 3 N x N arrays with the compiled CPU kernels, 5 with torch (GPU)."
-    return (3 if numba is not None and str(device) == "cpu" else 5) * np.dtype(dtype).itemsize * int(n) ** 2
+    return _dense_arrays(device) * np.dtype(dtype).itemsize * int(n) ** 2
+
+def _dense_arrays(device) -> int: return 3 if _compiled(device) else 5
 
 _RATE = {}  # multiply-adds per second of sparse x dense products, measured once per device
 
@@ -353,13 +359,11 @@ def resolve_rad_mode(mode: str, # "auto", "dense" or "sparse"
     "'dense' or 'sparse' for `mode`; 'dense' beyond the memory budget is a `MemoryError` that names the fixes."
     if mode not in RAD_MODES: raise ValueError(f"rad_mode must be one of {RAD_MODES}, got {mode!r}")
     if mode == "sparse": return mode
-    need, budget = dense_rad_bytes(n, device, dtype), dense_budget_bytes(budget_gb)
     if mode == "dense":
-        if need > budget:
-            raise MemoryError(f"dense RAD for N={n} needs {need / 2**30:.1f} GB, above the dense budget of {budget / 2**30:.1f} GB: "
-                              "use rad_mode='sparse' (the kNN-pattern approximation) or 'auto', or raise the budget with LAIC_DENSE_BUDGET_GB")
+        check_dense_budget(n, n_arrays=_dense_arrays(device), itemsize=np.dtype(dtype).itemsize, what="dense RAD",
+                           hint="use rad_mode='sparse' (the kNN-pattern approximation) or 'auto'", budget_gb=budget_gb)
         return mode
-    if need > budget: return "sparse"
+    if dense_rad_bytes(n, device, dtype) > dense_budget_bytes(budget_gb): return "sparse"
     seconds = dense_rad_seconds(n, nnz, n_steps, device)
     return "dense" if seconds <= (RAD_TIME_BUDGET_S if time_budget is None else time_budget) else "sparse"
 

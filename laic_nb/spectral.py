@@ -74,9 +74,13 @@ def _top_block(m, k: int, rng, tol: float):
         with threadpool_limits(1 if n <= 512 else None):  # threads only slow tiny eigh down (sync overhead)
             vals, vecs = np.linalg.eigh(m.toarray() if sp.issparse(m) else np.asarray(m, dtype=np.float64))
         return vals[::-1][:k], vecs[:, ::-1][:, :k]
+    return _arpack_top(sp.csr_matrix(m), k, rng, tol)
+
+def _arpack_top(op, k: int, rng, tol: float):
+    "Top-k eigenpairs (descending) of a symmetric matrix or operator by ARPACK, from a positive start."
+    n = op.shape[0]
     v0 = rng.uniform(0.5, 1.5, n)  # positive start: overlaps the Perron vector
-    vals, vecs = eigsh(sp.csr_matrix(m), k=k, which="LA", v0=v0, tol=tol,
-                       ncv=min(n, max(2 * k + 1, 20)), maxiter=max(10 * n, 1000))
+    vals, vecs = eigsh(op, k=k, which="LA", v0=v0, tol=tol, ncv=min(n, max(2 * k + 1, 20)), maxiter=max(10 * n, 1000))
     order = np.argsort(-vals)
     return vals[order], vecs[:, order]
 
@@ -96,12 +100,8 @@ def _dense_top_eigenpairs(a: np.ndarray, k: int, rng, tol: float):
     def matvec(v):
         v = np.asarray(v).reshape(n)
         return dinv * (a @ (dinv * v).astype(a.dtype, copy=False)).astype(np.float64)
-    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
     tol = max(tol, 1e-6) if a.dtype == np.float32 else tol  # ARPACK cannot reach 1e-8 through float32 products
-    vals, vecs = eigsh(op, k=k, which="LA", v0=rng.uniform(0.5, 1.5, n), tol=tol, ncv=min(n, max(2 * k + 1, 20)),
-                       maxiter=max(10 * n, 1000))
-    order = np.argsort(-vals)
-    return vals[order], vecs[:, order]
+    return _arpack_top(LinearOperator((n, n), matvec=matvec, dtype=np.float64), k, rng, tol)
 
 def top_eigenpairs(affinity, n_components: int, random_state=0, normalized: bool = False, tol: float = 1e-8,
                    min_component_size: int = 1):
