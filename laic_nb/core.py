@@ -4,12 +4,12 @@
 
 # %% ../nbs/01_core.ipynb #eec0a21b
 from __future__ import annotations
-import os
+import contextlib, os
 import numpy as np
 
 # %% auto #0
-__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'check_features', 'l2_normalize', 'check_same_dim', 'check_random_state',
-           'dense_budget_bytes', 'check_dense_budget', 'get_device']
+__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'check_features', 'l2_normalize', 'check_same_dim', 'check_random_state',
+           'random_seed', 'dense_budget_bytes', 'check_dense_budget', 'get_device', 'thread_budget', 'native_threads']
 
 # %% ../nbs/01_core.ipynb #1f4952ad
 def check_features(x, name: str = "features", ndim: int = 2, dtype=np.float32) -> np.ndarray:
@@ -40,11 +40,23 @@ def check_same_dim(image_features: np.ndarray, text_features: np.ndarray):
                          f"{text_features.shape[-1]}: encode both with the same CLIP model")
 
 # %% ../nbs/01_core.ipynb #661a3ae8
-def check_random_state(random_state) -> np.random.Generator:
-    "A numpy `Generator` from `None`, an int, or a `Generator` (passed through)."
+def check_random_state(
+    random_state, # None (fresh entropy), an int seed, or a numpy `Generator` / `RandomState` (its stream is used)
+) -> np.random.Generator:
+    "The one rule for randomness in `laic_nb`: a numpy `Generator` from `None`, an int, a `Generator` or a `RandomState`."
     if isinstance(random_state, np.random.Generator): return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)): return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.RandomState): return np.random.default_rng(random_state.randint(2**31))
+    if random_state is None or (isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)):
+        return np.random.default_rng(random_state)
     raise ValueError(f"random_state must be None, an int or a numpy Generator, got {type(random_state).__name__}")
+
+def random_seed(
+    random_state, # as for `check_random_state`
+) -> int | None: # the int seed handed to scikit-learn, torch or numba
+    "An int seed for code that wants one: ints pass through, `None` stays `None` (fresh entropy), a generator draws one."
+    if random_state is None or (isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)):
+        return None if random_state is None else int(random_state)
+    return int(check_random_state(random_state).integers(2**31))
 
 # %% ../nbs/01_core.ipynb #409cf097
 DEFAULT_DENSE_BUDGET_GB = 4.0
@@ -73,3 +85,38 @@ def get_device(device=None) -> str:
     if device is not None: return str(device)
     import torch
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+# %% ../nbs/01_core.ipynb #a03aa682
+SMALL_PROBLEM = 20_000  # rows below which one thread beats a pool (measured on k-means and the kNN scans)
+
+def thread_budget(
+    n_rows: int | None = None, # rows of the problem about to run; None: not known
+) -> int:
+    "Threads for native pools: 1 below `SMALL_PROBLEM` rows, else `$LAIC_NUM_THREADS`, else the cores this process may use."
+    if n_rows is not None and n_rows < SMALL_PROBLEM: return 1
+    env = os.environ.get("LAIC_NUM_THREADS")
+    if env:
+        if not env.strip().isdigit() or int(env) < 1: raise ValueError(f"LAIC_NUM_THREADS must be a positive integer, got {env!r}")
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+@contextlib.contextmanager
+def native_threads(
+    n_rows: int | None = None, # rows of the problem (see `thread_budget`)
+    limit: int | None = None, # an explicit thread count instead of the rule
+):
+    "Limit OpenMP/BLAS (threadpoolctl), numba and torch thread pools for the block; restore them afterwards."
+    import sys
+    from threadpoolctl import threadpool_limits
+    n = limit or thread_budget(n_rows)
+    torch = sys.modules.get("torch")  # pools of libraries not imported yet need no limit
+    numba = sys.modules.get("numba")
+    old_torch = torch.get_num_threads() if torch is not None else None
+    old_numba = numba.get_num_threads() if numba is not None else None
+    try:
+        if torch is not None: torch.set_num_threads(n)
+        if numba is not None: numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        with threadpool_limits(n): yield n
+    finally:
+        if torch is not None: torch.set_num_threads(old_torch)
+        if numba is not None: numba.set_num_threads(old_numba)
