@@ -1,5 +1,6 @@
 # Two entry points, both safe on a fresh offline machine of this project's kind:
-#   make book   install (once), execute the tutorial notebooks on CPU and build the site
+#   make book   install (once), execute the tutorial notebooks on CPU and build the site (tools/book.py;
+#               options through BOOK_OPTS, e.g. make book BOOK_OPTS="--out DIR --no-execute")
 #   make test   install (once), run every notebook and the pytest suite
 PY := .venv/bin/python
 STAMP := .venv/.installed
@@ -18,7 +19,7 @@ $(STAMP): setup.py settings.ini
 install: $(STAMP)
 
 book: $(STAMP)
-	.venv/bin/laic book
+	$(PY) tools/book.py $(BOOK_OPTS)
 
 test: $(STAMP)
 	.venv/bin/nbdev_export
