@@ -1,6 +1,6 @@
 """Benchmark cases that live outside the library: real Food-101 CLIP features and feature-extraction throughput.
 
-Each function runs inside a fresh process started by `laic_nb.performance.measure_call` and returns a JSON-able dict.
+Each function runs inside a fresh process started by `measure_call` (bench/harness.py) and returns a JSON-able dict.
 """
 from __future__ import annotations
 import time

@@ -8,7 +8,7 @@
     .venv/bin/python bench/run.py --device cuda --no-dense --sizes 60000 200000 1281167 --n-centers 4271 --bf16
                                                         # the GPU path up to ImageNet-1K size (M = 21,355 nouns)
 
-Every measured case runs in a fresh Python process (`laic_nb.performance.measure_call`), which reports the time of
+Every measured case runs in a fresh Python process (`measure_call` of bench/harness.py), which reports the time of
 the method itself and the process's absolute peak resident memory. Writes `results.json`, `results.md` and
 `scaling.png` into `--out` and prints the markdown tables.
 """
@@ -20,6 +20,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from harness import measure_call, save_bench_data  # noqa: E402  (bench/ is a folder of scripts, not a package)
 CASES_PY = str(HERE / "cases.py")
 FOOD101 = os.environ.get("LAIC_FOOD101", str(ROOT.parent / "shared" / "data" / "food101-clip-vitb32"))
 CIFAR_JPEG = os.environ.get("LAIC_CIFAR10_JPEG", str(ROOT.parent / "shared" / "data" / "cifar10-test-jpeg"))
@@ -55,11 +57,10 @@ CODE_FILES = ("ntk", "spectral", "rad", "cluster", "performance")
 
 
 def code_fingerprint() -> dict:
-    "Short sha1 of the library modules a case runs (others edit them while benchmarks run: record what was measured)."
+    "Short sha1 of the library modules a case runs and of the harness (others edit them while benchmarks run: record what was measured)."
     import hashlib
     out = {}
-    for m in CODE_FILES:
-        p = ROOT / "laic_nb" / f"{m}.py"
+    for m, p in [(m, ROOT / "laic_nb" / f"{m}.py") for m in CODE_FILES] + [("harness", HERE / "harness.py")]:
         if p.exists(): out[m] = hashlib.sha1(p.read_bytes()).hexdigest()[:10]
     return out
 
@@ -104,7 +105,6 @@ class Bench:
         self.log.write(msg + "\n"); self.log.flush()
 
     def measure(self, target, kwargs, env=None, label=""):
-        from laic_nb.performance import measure_call
         la0, code = load_average(), code_fingerprint()
         r = measure_call(target, kwargs, timeout=self.args.timeout, env=env)
         row = {"label": label, "load_before": la0, "load_after": load_average(), "wall_s": r["wall_s"],
@@ -115,11 +115,10 @@ class Bench:
 
     # --- synthetic scaling -------------------------------------------------------------------------------------
     def data_path(self, n):
-        from laic_nb.performance import bench_data
         p = self.out / "data" / f"bench_n{n}_d{self.args.dim}_m{self.args.n_centers * 5}.npz"
         if not p.exists():
             t0 = time.perf_counter()
-            bench_data(n, d=self.args.dim, n_clusters=self.args.n_clusters, n_centers=self.args.n_centers, path=p)
+            save_bench_data(p, n, d=self.args.dim, n_clusters=self.args.n_clusters, n_centers=self.args.n_centers)
             self.say(f"  generated synthetic features N={n:,} in {time.perf_counter() - t0:.1f} s -> {p}")
         return p
 
@@ -162,7 +161,7 @@ class Bench:
                           labels_out=str(self.out / "labels" / f"{case}_{n}.npy"))
                 if a.profile and case.startswith("sparse"): kw["profile_out"] = str(self.out / f"profile_{case}_{n}.pstats")
                 if case == "sparse_rad" or case == "dense_rad": kw["params"] = dict(a.rad_params)
-                row = self.measure("laic_nb.performance:bench_case", kw, env=env, label=case)
+                row = self.measure("harness:bench_case", kw, env=env, label=case)
                 row.setdefault("case", case); row.setdefault("n", n)
                 self.rows.append(row)
                 if row["ok"]:

@@ -4,21 +4,28 @@
 
 # %% ../nbs/30_performance.ipynb #fd3eb483
 from __future__ import annotations
-import json, os, subprocess, sys, time
-from pathlib import Path
+import time
 import numpy as np
 import scipy.sparse as sp
-from .core import check_features, check_same_dim, check_dense_budget, check_random_state
+from .core import check_features, check_same_dim, check_dense_budget, random_seed
 from .ntk import SEMANTIC_STORE_BYTES, _default_block
 
 # %% auto #0
-__all__ = ['BENCH_CASES', 'memory_model', 'flop_model', 'matmul_rate', 'make_bench_features', 'bench_data', 'softmax_rows',
-           'dense_ntk_kernel', 'dense_knn_', 'dense_ntk_reference', 'dense_rad_reference', 'measure_call', 'bench_case',
-           'find_bench_results']
+__all__ = ['memory_model', 'flop_model', 'matmul_rate', 'softmax_rows', 'dense_ntk_kernel', 'dense_knn_', 'dense_ntk_reference',
+           'dense_rad_reference']
 
 # %% ../nbs/30_performance.ipynb #d09d2e60
-def memory_model(n: int, d: int = 512, m: int = 835, knn: int = 30, n_prompts: int = 1, n_clusters: int = 10,
-                 device: str = "cpu", block: int | None = None, store_semantic: bool | None = None) -> dict:
+def memory_model(
+    n: int, # N images
+    d: int = 512, # feature dimension
+    m: int = 835, # M nouns
+    knn: int = 30, # q neighbours per image
+    n_prompts: int = 1, # B prompt graphs (RAD when > 1)
+    n_clusters: int = 10, # K (sizes the eigensolver's basis)
+    device: str = "cpu", # where the kernel runs: "cpu" or "cuda..." (sets the tile side, and whether the kernel stage counts in host memory)
+    block: int | None = None, # tile side b (None: the library's default for `device`)
+    store_semantic: bool | None = None, # keep S whole (None: as `ntk_topk` decides, below 1 GiB)
+) -> dict: # bytes by component, plus `device_peak`, `host_peak`, `total` and `bytes_per_image`
     """Bytes the sparse NTK-SC path allocates (RAD too if `n_prompts > 1`), by component, with the totals of the kernel
     stage (`device_peak`: on the GPU when `device` is CUDA) and of the graph, RAD and spectral stages (`host_peak`)."""
     for name, v in dict(n=n, d=d, m=m, knn=knn, n_prompts=n_prompts, n_clusters=n_clusters).items():
@@ -43,8 +50,14 @@ def memory_model(n: int, d: int = 512, m: int = 835, knn: int = 30, n_prompts: i
     return out
 
 # %% ../nbs/30_performance.ipynb #d0ae6eef
-def flop_model(n: int, d: int = 512, m: int = 835, n_prompts: int = 1, symmetric: bool = True,
-               block: int | None = None) -> dict:
+def flop_model(
+    n: int, # N images
+    d: int = 512, # feature dimension
+    m: int = 835, # M nouns
+    n_prompts: int = 1, # B prompt graphs
+    symmetric: bool = True, # tiles J >= I only (the kernel is symmetric)
+    block: int | None = None, # tile side b when S is recomputed per tile (None: S stored)
+) -> dict: # flops by term, and `total`
     "Floating-point operations (2 per multiply-add) of the tiled NTK top-k kernel, by term; `block`: S recomputed per tile."
     half = 0.5 if symmetric else 1.0
     out = {"visual_gram": 2.0 * n * n * d * half, "semantic_gram": 2.0 * n * n * m * n_prompts * half,
@@ -55,8 +68,13 @@ def flop_model(n: int, d: int = 512, m: int = 835, n_prompts: int = 1, symmetric
     return out
 
 # %% ../nbs/30_performance.ipynb #5c13f9dd
-def matmul_rate(device: str = "cpu", dtype: str = "float32", size: int = 4096, repeats: int = 7) -> float:
-    "Measured FLOP/s of a `size`-cubed matrix product on `device` in `dtype` ('float32' or 'bfloat16'): the best of `repeats`."
+def matmul_rate(
+    device: str = "cpu", # torch device
+    dtype: str = "float32", # "float32" or "bfloat16"
+    size: int = 4096, # side of the square matrices
+    repeats: int = 7, # timed products; the best counts
+) -> float: # FLOP/s (2 per multiply-add)
+    "Measured rate of a `size`-cubed matrix product on `device` in `dtype`: the best of `repeats`."
     import torch
     dt = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
     a = torch.randn(size, size, device=device).to(dt)
@@ -68,48 +86,11 @@ def matmul_rate(device: str = "cpu", dtype: str = "float32", size: int = 4096, r
         best = min(best, time.perf_counter() - t0)
     return 2.0 * size**3 / best
 
-# %% ../nbs/30_performance.ipynb #a61787f0
-def make_bench_features(n_samples: int, dim: int = 512, n_clusters: int = 10, n_nouns: int = 835,
-                        nouns_per_cluster: int = 5, n_prompts: int = 7, intrinsic_dim: int = 8, spread: float = 1.0,
-                        noise: float = 0.1, modality_gap: float = 0.5, prompt_noise: float = 0.1, random_state=0) -> dict:
-    """Synthetic CLIP-shaped features (float32 throughout, fast at large N): `make_vl_blobs`'s nouns, prompts and
-    modality gap, but each cluster spreads over its own `intrinsic_dim`-dimensional subspace plus a little isotropic noise."""
-    if n_samples < n_clusters: raise ValueError(f"n_samples={n_samples} < n_clusters={n_clusters}: every cluster needs an image")
-    if n_nouns < n_clusters * nouns_per_cluster:
-        raise ValueError(f"n_nouns={n_nouns} cannot hold {nouns_per_cluster} aligned nouns for each of {n_clusters} clusters")
-    rng = check_random_state(random_state)
-    f32 = np.float32
-    def unit(*shape): return _unit_rows(rng.standard_normal(shape, dtype=f32))
-    concepts, gaps = unit(n_clusters, dim), unit(2, dim)
-    y = np.sort(np.concatenate([np.arange(n_clusters), rng.integers(0, n_clusters, n_samples - n_clusters)]))
-    x = concepts[y]
-    for c in range(n_clusters):  # each cluster: a random intrinsic_dim-dimensional Gaussian cloud around its concept
-        rows = np.flatnonzero(y == c)
-        basis = np.linalg.qr(rng.standard_normal((dim, intrinsic_dim), dtype=f32))[0]
-        x[rows] += (rng.standard_normal((len(rows), intrinsic_dim), dtype=f32) * f32(spread / np.sqrt(intrinsic_dim))) @ basis.T
-    x += rng.standard_normal((n_samples, dim), dtype=f32) * f32(noise / np.sqrt(dim))
-    x = _unit_rows(_unit_rows(x) + f32(modality_gap) * gaps[0])
-    n_aligned = n_clusters * nouns_per_cluster
-    noun_labels = np.full(n_nouns, -1); noun_labels[:n_aligned] = np.repeat(np.arange(n_clusters), nouns_per_cluster)
-    base = unit(n_nouns, dim)
-    base[:n_aligned] = _unit_rows(concepts[noun_labels[:n_aligned]] + f32(0.5 / np.sqrt(dim)) * rng.standard_normal((n_aligned, dim), dtype=f32))
-    jitter = rng.standard_normal((n_prompts, n_nouns, dim), dtype=f32) * f32(1 / np.sqrt(dim))
-    pt = _unit_rows(_unit_rows(base[None] + f32(prompt_noise) * (unit(n_prompts, dim)[:, None] + jitter)) + f32(modality_gap) * gaps[1])
-    return dict(x=np.ascontiguousarray(x, f32), t=_unit_rows(pt.mean(0)).astype(f32), pt=np.ascontiguousarray(pt, f32),
-                y=y, noun_labels=noun_labels)
-
-def _unit_rows(a): return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-
-def bench_data(n: int, d: int = 512, n_clusters: int = 10, n_centers: int = 167, per_center: int = 5,
-               n_prompts: int = 7, random_state=0, path=None) -> dict:
-    "The benchmark's synthetic features ($M$ = `per_center` x `n_centers` nouns); saved to `path` (.npz) if given."
-    arrays = make_bench_features(n, d, n_clusters, n_centers * per_center, n_prompts=n_prompts, random_state=random_state)
-    if path is not None: np.savez(path, **arrays)
-    return arrays
-
 # %% ../nbs/30_performance.ipynb #45d65fac
-def softmax_rows(logits: np.ndarray) -> np.ndarray:
-    "Row softmax, max-subtracted (no overflow), in the input's dtype."
+def softmax_rows(
+    logits: np.ndarray, # (N, M) scores
+) -> np.ndarray: # (N, M) probabilities, each row summing to 1, in the input's dtype
+    "Row softmax, max-subtracted (no overflow)."
     z = logits - logits.max(axis=1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
@@ -117,7 +98,11 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
 
 _DENSE_HINT = "the dense reference is for benchmarks only; use NTKSpectralClustering (the sparse kNN path)"
 
-def dense_ntk_kernel(image_features, text_features, tau: float = 0.04) -> np.ndarray:
+def dense_ntk_kernel(
+    image_features, # (N, d) image features X
+    text_features, # (M, d) noun features T
+    tau: float = 0.04, # temperature of the noun softmax S = softmax(X T^T / tau)
+) -> np.ndarray: # (N, N) float32 kernel
     "Dense NTK $\\frac{1}{\\tau^2}(XX^\\top)\\circ(SS^\\top)$ in plain numpy float32 (the reference; memory-guarded)."
     x = check_features(image_features, "image_features")
     t = check_features(text_features, "text_features")
@@ -131,8 +116,13 @@ def dense_ntk_kernel(image_features, text_features, tau: float = 0.04) -> np.nda
     return k
 
 # %% ../nbs/30_performance.ipynb #8272ddaa
-def dense_knn_(k: np.ndarray, knn: int = 30, graph: str = "union", chunk: int = 1024) -> np.ndarray:
-    "In place on a dense symmetric kernel: keep top-`knn` pairs (either direction for union, both for mutual), zero the rest and the diagonal, clip < 0."
+def dense_knn_(
+    k: np.ndarray, # (N, N) symmetric kernel, overwritten
+    knn: int = 30, # q, neighbours kept per row
+    graph: str = "union", # "union": a pair kept if either end chose it; "mutual": if both did
+    chunk: int = 1024, # rows whose top-q are found at once (bounds the index arrays)
+) -> np.ndarray: # `k` itself: the symmetric kNN affinity, zero diagonal, no negative entries
+    "In place on a dense symmetric kernel: keep the top-`knn` pairs, zero the rest and the diagonal, clip < 0."
     n = len(k)
     if not 1 <= knn < n: raise ValueError(f"knn must satisfy 1 <= knn < N = {n}, got {knn}")
     if graph not in ("union", "mutual"): raise ValueError(f"graph must be 'union' or 'mutual', got {graph!r}")
@@ -154,16 +144,23 @@ def dense_knn_(k: np.ndarray, knn: int = 30, graph: str = "union", chunk: int = 
     return k
 
 # %% ../nbs/30_performance.ipynb #14e405b2
-def dense_ntk_reference(image_features, text_features, n_clusters: int, tau: float = 0.04, knn: int = 30,
-                        random_state=0, return_affinity: bool = False, graph: str = "union"):
+def dense_ntk_reference(
+    image_features, # (N, d) image features
+    text_features, # (M, d) noun features
+    n_clusters: int, # K
+    tau: float = 0.04, # NTK temperature
+    knn: int = 30, # q neighbours per image
+    random_state=0, # None, an int or a numpy Generator (`random_seed` gives scikit-learn its int)
+    return_affinity: bool = False, # True: also return the dense float64 affinity
+    graph: str = "union", # "union" or "mutual" kNN (see `dense_knn_`)
+): # (N,) labels, or (labels, affinity)
     "Labels of the dense reference: dense NTK, dense kNN mask (union or mutual), scikit-learn `SpectralClustering(precomputed)`."
     from sklearn.cluster import SpectralClustering
     x = check_features(image_features, "image_features")
     check_dense_budget(len(x), n_arrays=2, itemsize=8, what="the dense reference (float64 affinity + Laplacian)", hint=_DENSE_HINT)
     a = dense_knn_(dense_ntk_kernel(x, text_features, tau), knn, graph).astype(np.float64)
-    rs = random_state if isinstance(random_state, (int, np.integer)) or random_state is None else 0
     labels = SpectralClustering(n_clusters, affinity="precomputed", assign_labels="discretize",
-                                random_state=rs).fit(a).labels_
+                                random_state=random_seed(random_state)).fit(a).labels_
     return (labels, a) if return_affinity else labels
 
 # %% ../nbs/30_performance.ipynb #539dd60e
@@ -187,9 +184,20 @@ def _rad_beta_step(beta: np.ndarray, losses: np.ndarray, lam: float, passes: int
         beta = np.maximum(beta - (np.cumsum(u)[rho] - 1) / (rho + 1.0), 0.0)
     return beta
 
-def dense_rad_reference(image_features, prompt_text_features, n_clusters: int, tau: float = 0.04, knn: int = 30,
-                        mu: float = 0.1, lam: float = 10.0, n_outer: int = 5, n_diffusion: int = 8, random_state=0,
-                        graph: str = "union", tol: float = 1e-4):
+def dense_rad_reference(
+    image_features, # (N, d) image features
+    prompt_text_features, # (B, M, d) noun features, one slice per prompt template
+    n_clusters: int, # K
+    tau: float = 0.04, # NTK temperature
+    knn: int = 30, # q neighbours per image in each prompt graph
+    mu: float = 0.1, # weight of the identity (the diffusion's restart)
+    lam: float = 10.0, # lambda, the ridge on the graph weights beta
+    n_outer: int = 5, # rounds of diffusion + beta step
+    n_diffusion: int = 8, # most diffusion steps per round
+    random_state=0, # None, an int or a numpy Generator (`random_seed` gives scikit-learn its int)
+    graph: str = "union", # "union" or "mutual" kNN (see `dense_knn_`)
+    tol: float = 1e-4, # a round stops early when the relative change of A_hat falls below it
+): # (labels (N,), beta (B,), objective per round)
     "Labels, beta and objective of RAD with a dense N x N state (the reference; memory-guarded)."
     from sklearn.cluster import SpectralClustering
     x = check_features(image_features, "image_features")
@@ -220,130 +228,6 @@ def dense_rad_reference(image_features, prompt_text_features, n_clusters: int, t
         fro = float(((ahat - np.eye(n, dtype=np.float32)) ** 2).sum(dtype=np.float64))
         objective.append(float(beta @ losses + mu * fro + lam / 2 * beta @ beta))
     a = ahat.astype(np.float64)
-    rs = random_state if isinstance(random_state, (int, np.integer)) or random_state is None else 0
-    labels = SpectralClustering(n_clusters, affinity="precomputed", assign_labels="discretize", random_state=rs).fit(a).labels_
+    labels = SpectralClustering(n_clusters, affinity="precomputed", assign_labels="discretize",
+                                random_state=random_seed(random_state)).fit(a).labels_
     return labels, beta, objective
-
-# %% ../nbs/30_performance.ipynb #90ad385f
-_MARK = "@@laic-result@@"
-
-def _resolve(target: str):
-    import importlib, importlib.util
-    mod, _, fn = target.rpartition(":")
-    if not mod or not fn: raise ValueError(f"target must be 'package.module:function' or 'path/file.py:function', got {target!r}")
-    if mod.endswith(".py"):
-        spec = importlib.util.spec_from_file_location(Path(mod).stem, mod)
-        m = importlib.util.module_from_spec(spec); sys.modules[spec.name] = m; spec.loader.exec_module(m)
-    else: m = importlib.import_module(mod)
-    return getattr(m, fn)
-
-def _child_main():
-    "Entry point of the measured child process: call the target, print its JSON result after a marker."
-    spec = json.loads(sys.argv[1])
-    try: out = {"ok": True, "result": _resolve(spec["target"])(**spec["kwargs"])}
-    except MemoryError as e: out = {"ok": False, "error": f"MemoryError: {e}"}
-    except Exception as e:
-        import traceback
-        out = {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-4000:]}
-    out["vmhwm_bytes"] = _vmhwm()
-    print(_MARK + json.dumps(out, default=float), flush=True)
-
-def _vmhwm():
-    "Peak RSS of this process's own address space (Linux `VmHWM`), or None elsewhere."
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"): return int(line.split()[1]) * 1024
-    except OSError: return None
-
-def measure_call(target: str, kwargs: dict | None = None, timeout: float | None = None, env: dict | None = None) -> dict:
-    "Call `target` ('pkg.module:func' or 'file.py:func', returning a JSON-able dict) in a fresh process; add wall time and peak RSS."
-    spec = json.dumps({"target": target, "kwargs": kwargs or {}})
-    argv = [sys.executable, "-c", "from laic_nb.performance import _child_main; _child_main()", spec]
-    import tempfile
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=out, stderr=err, env=None if env is None else {**os.environ, **env})
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid: break
-            if timeout is not None and time.perf_counter() - t0 > timeout:
-                p.kill(); pid, status, ru = os.wait4(p.pid, 0); break
-            time.sleep(0.05)
-        p.returncode = os.waitstatus_to_exitcode(status)  # reaped here: tell Popen
-        wall = time.perf_counter() - t0
-        out.seek(0); err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    res = {"ok": False, "error": f"the child process exited with code {p.returncode}"}
-    if timeout is not None and wall > timeout: res["error"] = f"timed out after {timeout:.0f} s"
-    for line in stdout.splitlines():
-        if line.startswith(_MARK): res = json.loads(line[len(_MARK):])
-    if not res["ok"] and "traceback" not in res and stderr: res["stderr"] = stderr[-2000:]
-    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    peak = res.pop("vmhwm_bytes", None) or int(ru.ru_maxrss) * scale
-    return res | {"rc": p.returncode, "wall_s": wall, "peak_rss_bytes": peak, "ru_maxrss_bytes": int(ru.ru_maxrss) * scale}
-
-# %% ../nbs/30_performance.ipynb #41553d05
-def _alloc_probe(mb: int = 200) -> dict:
-    "Allocate and touch `mb` MiB (a check for `measure_call`)."
-    a = np.ones(mb * 2**20 // 8)
-    return {"sum": float(a.sum())}
-
-# %% ../nbs/30_performance.ipynb #fe9cb354
-BENCH_CASES = ("idle", "dense_naive", "sparse_naive", "sparse_naive_bf16", "dense_rad", "sparse_rad")
-
-def _sparse_estimator(variant, n_clusters, t, pt, tau, knn, device, random_state, params):
-    from laic_nb.cluster import NTKSpectralClustering
-    return NTKSpectralClustering(n_clusters=n_clusters, text_features=pt if variant in ("rad", "pe") else t,
-                                 variant=variant, tau=tau, knn=knn, device=device, random_state=random_state, **params)
-
-def _estimator_name(est) -> str: return f"{type(est).__module__}.{type(est).__name__}"
-
-def bench_case(case: str, data, n_clusters: int = 10, tau: float = 0.04, knn: int = 30, device: str = "cpu",
-               random_state: int = 0, labels_out=None, profile_out=None, params: dict | None = None) -> dict:
-    "Run one benchmark `case` (see `BENCH_CASES`) on the features in `data` (.npz path or dict); time it."
-    import torch
-    from laic_nb.metrics import evaluate
-    if case not in BENCH_CASES: raise ValueError(f"case must be one of {BENCH_CASES}, got {case!r}")
-    d = dict(np.load(data)) if isinstance(data, (str, Path)) else data
-    x, t, pt, y = d["x"], d["t"], d["pt"], d["y"]
-    params = dict(params or {})
-    impl = "laic_nb.performance." + {"idle": "-", "dense_naive": "dense_ntk_reference", "dense_rad": "dense_rad_reference"}.get(case, "")
-    if case == "idle": run = lambda: None
-    elif case == "dense_naive": run = lambda: dense_ntk_reference(x, t, n_clusters, tau, knn, random_state)
-    elif case == "dense_rad": run = lambda: dense_rad_reference(x, pt, n_clusters, tau, knn, random_state=random_state, **params)[0]
-    else:
-        if case.endswith("_bf16"): params["precision"] = "bfloat16"
-        if case == "sparse_rad": params.setdefault("rad_mode", "sparse")  # the pattern path; dense RAD is bench/rad.py's
-        est = _sparse_estimator(case.split("_")[1], n_clusters, t, pt, tau, knn, device, random_state, params)
-        run = lambda: est.fit(x).labels_
-        impl = _estimator_name(est)
-    prof = None
-    if profile_out:
-        import cProfile; prof = cProfile.Profile()
-    if device.startswith("cuda"): torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
-    t0, c0 = time.perf_counter(), time.process_time()
-    if prof: prof.enable()
-    labels = run()
-    if prof: prof.disable()
-    if device.startswith("cuda"): torch.cuda.synchronize()
-    out = {"case": case, "n": int(len(x)), "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
-           "threads": torch.get_num_threads(), "impl": impl}
-    if device.startswith("cuda"): out["cuda_peak_bytes"] = int(torch.cuda.max_memory_allocated())
-    if prof:
-        import io, pstats
-        prof.dump_stats(str(profile_out))
-        s = io.StringIO(); pstats.Stats(prof, stream=s).sort_stats("cumulative").print_stats(25)
-        out["profile_top"] = s.getvalue()[-6000:]
-    if labels is not None:
-        labels = np.asarray(labels)
-        out |= {"vs_truth": evaluate(y, labels)}
-        if labels_out: np.save(labels_out, labels); out["labels"] = str(labels_out)
-    return out
-
-# %% ../nbs/30_performance.ipynb #6e8713fc
-def find_bench_results(path=None) -> Path | None:
-    "The folder of the latest `bench/run.py` results: `path`, `$LAIC_BENCH_RESULTS`, or `bench/results` above the cwd."
-    cands = [path, os.environ.get("LAIC_BENCH_RESULTS")] + [p / "bench" / "results" for p in [Path.cwd(), *Path.cwd().parents]]
-    for c in cands:
-        if c and (Path(c) / "results.json").exists(): return Path(c)
-    return None
