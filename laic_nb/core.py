@@ -12,7 +12,12 @@ __all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'check_features', 'l2_nor
            'random_seed', 'dense_budget_bytes', 'check_dense_budget', 'get_device', 'thread_budget', 'native_threads']
 
 # %% ../nbs/01_core.ipynb #1f4952ad
-def check_features(x, name: str = "features", ndim: int = 2, dtype=np.float32) -> np.ndarray:
+def check_features(
+    x, # an array-like or a torch tensor
+    name: str = "features", # its name in error messages
+    ndim: int = 2, # the number of dimensions it must have
+    dtype=np.float32, # the dtype of the returned array
+) -> np.ndarray:
     "Return `x` as a C-contiguous array of `dtype` with `ndim` dims; raise `ValueError` on empty, NaN or inf input."
     if hasattr(x, "detach"): x = x.detach().cpu().numpy()  # torch tensors
     x = np.asarray(x)
@@ -27,13 +32,20 @@ def check_features(x, name: str = "features", ndim: int = 2, dtype=np.float32) -
     return x
 
 # %% ../nbs/01_core.ipynb #a1365a8f
-def l2_normalize(x: np.ndarray, axis: int = -1, eps: float = 1e-12) -> np.ndarray:
+def l2_normalize(
+    x: np.ndarray, # the array
+    axis: int = -1, # the axis whose vectors get unit length
+    eps: float = 1e-12, # norms below this are treated as this (zero rows stay zero)
+) -> np.ndarray:
     "Scale rows (along `axis`) to unit L2 norm; zero rows stay zero."
     n = np.linalg.norm(x, axis=axis, keepdims=True)
     return x / np.maximum(n, eps)
 
 # %% ../nbs/01_core.ipynb #497c51a7
-def check_same_dim(image_features: np.ndarray, text_features: np.ndarray):
+def check_same_dim(
+    image_features: np.ndarray, # (..., d) image features
+    text_features: np.ndarray, # (..., d) text features of the same model
+):
     "Raise `ValueError` unless image and text features share their last dimension."
     if image_features.shape[-1] != text_features.shape[-1]:
         raise ValueError(f"image features have dim {image_features.shape[-1]} but text features have dim "
@@ -61,15 +73,23 @@ def random_seed(
 # %% ../nbs/01_core.ipynb #409cf097
 DEFAULT_DENSE_BUDGET_GB = 4.0
 
-def dense_budget_bytes(budget_gb: float | None = None) -> int:
+def dense_budget_bytes(
+    budget_gb: float | None = None, # the budget in GB; None: $LAIC_DENSE_BUDGET_GB, else 4
+) -> int:
     "The dense-allocation budget in bytes: `budget_gb`, else `$LAIC_DENSE_BUDGET_GB`, else 4 GB."
     if budget_gb is None: budget_gb = float(os.environ.get("LAIC_DENSE_BUDGET_GB", DEFAULT_DENSE_BUDGET_GB))
     if budget_gb <= 0: raise ValueError(f"the dense budget must be positive, got {budget_gb} GB")
     return int(budget_gb * 2**30)
 
-def check_dense_budget(n_rows: int, n_cols: int | None = None, n_arrays: int = 1, itemsize: int = 4,
-                       what: str = "a dense N x N array", hint: str = "use the sparse path (knn=30)",
-                       budget_gb: float | None = None):
+def check_dense_budget(
+    n_rows: int, # rows of each array
+    n_cols: int | None = None, # columns (None: square)
+    n_arrays: int = 1, # how many such arrays live at once
+    itemsize: int = 4, # bytes per entry
+    what: str = "a dense N x N array", # what is being allocated, for the message
+    hint: str = "use the sparse path (knn=30)", # the alternative the message names
+    budget_gb: float | None = None, # the budget (see `dense_budget_bytes`)
+) -> int: # the bytes needed
     "Raise `MemoryError` before allocating `n_arrays` dense `n_rows x n_cols` arrays above the budget."
     n_cols = n_rows if n_cols is None else n_cols
     need = int(n_rows) * int(n_cols) * int(itemsize) * int(n_arrays)
@@ -80,7 +100,9 @@ def check_dense_budget(n_rows: int, n_cols: int | None = None, n_arrays: int = 1
     return need
 
 # %% ../nbs/01_core.ipynb #d2cc17bf
-def get_device(device=None) -> str:
+def get_device(
+    device=None, # a torch device name, or None
+) -> str:
     "`device` if given, else 'cuda' when a GPU is visible, else 'cpu'."
     if device is not None: return str(device)
     import torch

@@ -13,7 +13,10 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 __all__ = ['check_labels', 'contingency', 'cluster_acc', 'cluster_acc_bruteforce', 'evaluate', 'aggregate_runs', 'format_runs']
 
 # %% ../nbs/02_metrics.ipynb #b7243d52
-def check_labels(y_true, y_pred):
+def check_labels(
+    y_true, # (N,) true class of each sample (any hashable labels)
+    y_pred, # (N,) predicted cluster of each sample
+):
     "Validate a pair of label vectors; return them as integer-coded numpy arrays."
     out = []
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
@@ -31,21 +34,30 @@ def check_labels(y_true, y_pred):
     return out[0], out[1]
 
 # %% ../nbs/02_metrics.ipynb #18de53d3
-def contingency(y_true, y_pred) -> np.ndarray:
+def contingency(
+    y_true, # (N,) true class of each sample (any hashable labels)
+    y_pred, # (N,) predicted cluster of each sample
+) -> np.ndarray: # (classes, clusters) counts
     "Counts `W[a, b]` of samples with predicted cluster `a` and true class `b` (labels re-coded to 0..K-1)."
     t, p = check_labels(y_true, y_pred)
     w = np.zeros((p.max() + 1, t.max() + 1), dtype=np.int64)
     np.add.at(w, (p, t), 1)
     return w
 
-def cluster_acc(y_true, y_pred) -> float:
+def cluster_acc(
+    y_true, # (N,) true class of each sample (any hashable labels)
+    y_pred, # (N,) predicted cluster of each sample
+) -> float:
     "Clustering accuracy under the best one-to-one map of clusters to classes (Hungarian)."
     w = contingency(y_true, y_pred)
     rows, cols = linear_sum_assignment(w, maximize=True)
     return float(w[rows, cols].sum() / w.sum())
 
 # %% ../nbs/02_metrics.ipynb #55ccc2d8
-def cluster_acc_bruteforce(y_true, y_pred) -> float:
+def cluster_acc_bruteforce(
+    y_true, # (N,) true class of each sample (any hashable labels)
+    y_pred, # (N,) predicted cluster of each sample
+) -> float:
     "Reference ACC by enumerating all one-to-one maps (exponential: tests only, K <= 7)."
     w = contingency(y_true, y_pred)
     k = max(w.shape)
@@ -54,20 +66,28 @@ def cluster_acc_bruteforce(y_true, y_pred) -> float:
     return max(pad[np.arange(k), list(perm)].sum() for perm in itertools.permutations(range(k))) / w.sum()
 
 # %% ../nbs/02_metrics.ipynb #41520ff3
-def evaluate(y_true, y_pred) -> dict:
+def evaluate(
+    y_true, # (N,) true class of each sample (any hashable labels)
+    y_pred, # (N,) predicted cluster of each sample
+) -> dict: # nmi, acc, ari
     "NMI, ACC and ARI of a clustering, each in [0, 1] (ARI can dip below 0)."
     t, p = check_labels(y_true, y_pred)
     return dict(nmi=float(normalized_mutual_info_score(t, p)), acc=cluster_acc(t, p),
                 ari=float(adjusted_rand_score(t, p)))
 
 # %% ../nbs/02_metrics.ipynb #286904f8
-def aggregate_runs(runs: list[dict]) -> dict:
+def aggregate_runs(
+    runs: list[dict], # one `evaluate` dict per seed
+) -> dict: # metric -> (mean, std)
     "Mean and (population) std of each metric over runs: `{metric: (mean, std)}`."
     if len(runs) == 0: raise ValueError("no runs to aggregate")
     keys = runs[0].keys()
     if any(r.keys() != keys for r in runs): raise ValueError("runs report different metrics")
     return {k: (float(np.mean([r[k] for r in runs])), float(np.std([r[k] for r in runs]))) for k in keys}
 
-def format_runs(agg: dict, keys=("nmi", "acc", "ari")) -> str:
+def format_runs(
+    agg: dict, # from `aggregate_runs`
+    keys=("nmi", "acc", "ari"), # metrics shown, in order
+) -> str:
     "Percentages with one decimal, `mean±std`, in the papers' NMI / ACC / ARI order."
     return " / ".join(f"{100 * agg[k][0]:.1f}±{100 * agg[k][1]:.1f}" for k in keys)
