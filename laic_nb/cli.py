@@ -361,7 +361,9 @@ def _method_arg(names):
     parse.__name__ = "method"
     return parse
 
-def main(argv=None) -> int:
+def main(
+    argv=None, # the arguments (default: sys.argv[1:])
+) -> int: # the exit code
     "Entry point of the `laic` console script."
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -383,7 +385,9 @@ def main(argv=None) -> int:
         return 2
 
 # %% ../nbs/20_cli.ipynb #4c821033
-def run_cli(*argv) -> tuple[int, str, str]:
+def run_cli(
+    *argv, # the arguments, as `laic` would get them
+) -> tuple[int, str, str]:
     "Run `laic ARGV...` in this process: (exit code, stdout, stderr)."
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

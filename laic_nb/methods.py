@@ -44,7 +44,10 @@ class Method:
         return {None: None, "class_names": "class_text_features"}.get(self.text, "text_features")
 
 # %% ../nbs/17_methods.ipynb #6b98a77f
-def signature_defaults(cls_or_fn, skip=()) -> dict:
+def signature_defaults(
+    cls_or_fn, # a class (its __init__) or a function
+    skip=(), # parameter names left out
+) -> dict:
     "Parameter -> default of a constructor or function (keyword parameters only, in order)."
     fn = cls_or_fn.__init__ if inspect.isclass(cls_or_fn) else cls_or_fn
     return {p.name: p.default for p in inspect.signature(fn).parameters.values()
@@ -99,7 +102,9 @@ def check_method(
     if m not in METHODS: raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     return m
 
-def methods_where(**flags) -> tuple:
+def methods_where(
+    **flags, # Method attributes and the values they must have
+) -> tuple:
     "Names of the methods whose attributes equal `flags`, e.g. `methods_where(text='prompts')`."
     return tuple(n for n, m in METHODS.items() if all(getattr(m, k) == v for k, v in flags.items()))
 

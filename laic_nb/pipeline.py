@@ -11,6 +11,7 @@ import numpy as np
 from .core import check_features, check_same_dim, l2_normalize, random_seed
 from .metrics import evaluate, aggregate_runs
 from .vocab import select_positive_nouns, default_n_centers, most_common_nouns, wordnet_nouns, PROMPT_TEMPLATES
+from .ntk import TAU, KNN
 from .methods import (METHODS, Method, check_method, check_params, build_estimator, methods_where, centers_defaults,
                              signature_defaults)
 
@@ -19,7 +20,7 @@ __all__ = ['FEATURE_MODE', 'IMAGE_MODE', 'NOUN_RULES', 'PAPER_RESULTS', 'PAPER_S
            'CPU_DEFAULT_NOUNS', 'check_k', 'positive_nouns', 'estimate_k', 'cluster_centers', 'name_clusters',
            'MethodResult', 'paper2_views', 'run_method', 'method_protocol', 'synthetic_benchmark', 'load_vocabulary',
            'encode_vocabulary', 'run_paper2', 'benchmark_plan', 'run_benchmark', 'Timer', 'ClusterRun', 'item_path',
-           'class_names_of', 'cluster_images']
+           'class_names_of', 'check_vocabulary_spec', 'cluster_images']
 
 # %% ../nbs/18_pipeline.ipynb #846318dd
 FEATURE_MODE = "feature mode (CPU approximation: Gaussian feature noise as the strong view)"
@@ -40,8 +41,15 @@ def check_k(
     return kk
 
 # %% ../nbs/18_pipeline.ipynb #aad8076f
-def positive_nouns(image_features, text_features, n_clusters=None, n_centers=None, per_center: int = 5,
-                   random_state=0, dataset=None) -> np.ndarray:
+def positive_nouns(
+    image_features, # (N, d) images the nouns are selected for
+    text_features, # (M, d) the vocabulary
+    n_clusters=None, # K, for the 3K rule of k_f
+    n_centers=None, # k_f, proxy centers; None: from the dataset name, else 3K, else N/300
+    per_center: int = 5, # nouns kept per proxy center (TAC)
+    random_state=0, # seed of the spherical k-means
+    dataset=None, # dataset name, for its k_f
+) -> np.ndarray: # sorted indices into `text_features`
     "Indices of TAC's positive nouns for these images (k_f from the dataset name, else 3K, else N/300)."
     x = check_features(image_features, "image_features")
     if n_centers is None:
@@ -49,8 +57,14 @@ def positive_nouns(image_features, text_features, n_clusters=None, n_centers=Non
         except ValueError: n_centers = max(2, min(len(x), len(x) // 300 or 2))
     return select_positive_nouns(x, text_features, int(n_centers), per_center=per_center, random_state=random_state)
 
-def estimate_k(image_features, text_features=None, tau: float = 0.04, knn: int = 30, max_clusters: int = 20,
-               random_state=0) -> int:
+def estimate_k(
+    image_features, # (N, d) CLIP image features
+    text_features=None, # (M, d) positive nouns; None: a cosine kNN graph of the images
+    tau: float = TAU, # NTK temperature
+    knn: int = KNN, # q, neighbours per image
+    max_clusters: int = 20, # largest K considered
+    random_state=0, # seed of the eigensolver
+) -> int:
     "K by the eigengap of the kNN NTK affinity (or a cosine kNN graph without nouns), both with the default graph."
     from laic_nb.ntk import ntk_affinity, kernel_topk, knn_graph
     from laic_nb.spectral import estimate_n_clusters
@@ -61,13 +75,21 @@ def estimate_k(image_features, text_features=None, tau: float = 0.04, knn: int =
     return estimate_n_clusters(a, max_clusters=min(max_clusters, len(x) - 1), random_state=random_state)
 
 # %% ../nbs/18_pipeline.ipynb #e1b366f3
-def cluster_centers(image_features, labels) -> tuple[np.ndarray, np.ndarray]:
+def cluster_centers(
+    image_features, # (N, d) features
+    labels, # (N,) cluster of each
+) -> tuple[np.ndarray, np.ndarray]:
     "(cluster ids, unit-norm mean image feature of each cluster)."
     x = l2_normalize(check_features(image_features, "image_features"))
     ids = np.unique(labels)
     return ids, l2_normalize(np.stack([x[labels == c].mean(0) for c in ids])).astype(np.float32)
 
-def name_clusters(centers, noun_features, nouns, top: int = 3) -> list[str]:
+def name_clusters(
+    centers, # (K, d) cluster centers in CLIP space
+    noun_features, # (M, d) noun features
+    nouns, # the M nouns
+    top: int = 3, # names per cluster
+) -> list[str]:
     "The `top` distinct nearest nouns of each center, joined by ' / '."
     c = l2_normalize(check_features(centers, "centers"))
     t = l2_normalize(check_features(noun_features, "noun_features"))
@@ -96,7 +118,12 @@ class MethodResult:
     noun_indices: np.ndarray | None = None  # positive nouns used (into the given vocabulary)
     info: dict = field(default_factory=dict)  # protocol details (paper 2: splits, filter, mode)
 
-    def names(self, noun_features, nouns, top: int = 3) -> list[str]:
+    def names(self,
+              noun_features, # (M, d) noun features
+              nouns, # the M nouns
+              top: int = 3, # names per cluster
+             ) -> list[str]:
+        "The `top` nearest nouns of each cluster's center."
         return name_clusters(self.centers, noun_features, nouns, top)
 
 # %% ../nbs/18_pipeline.ipynb #21e13fcc
@@ -130,7 +157,10 @@ def _preprocess_geometry(clip):
         s = getattr(clip.model.visual, "image_size", 224); size = int(s[0] if isinstance(s, (tuple, list)) else s)
     return size, mean, std, plain
 
-def paper2_views(clip, dataset: str | None = None):
+def paper2_views(
+    clip, # the ClipModel whose preprocessing sets size and normalisation
+    dataset: str | None = None, # dataset name (TAC resizes ImageNet images to 256/224 first)
+):
     "TAC's weak view, RandAugment strong view, eval view for `clip`; and whether cached features are that eval view."
     from laic_nb.centers import clip_views
     size, mean, std, plain = _preprocess_geometry(clip)
@@ -248,8 +278,18 @@ def method_protocol(
     return out
 
 # %% ../nbs/18_pipeline.ipynb #f1191479
-def synthetic_benchmark(methods=tuple(METHODS), confusion: float = 0.75, seeds=(0, 1, 2), n: int = 600, k: int = 10,
-                        dim: int = 64, n_nouns: int = 300, clip=None, centers_epochs: int = 5, log=None) -> dict:
+def synthetic_benchmark(
+    methods=tuple(METHODS), # method names
+    confusion: float = 0.75, # how visually confusable the planted clusters are (make_vl_blobs)
+    seeds=(0, 1, 2), # one dataset and run per seed
+    n: int = 600, # images
+    k: int = 10, # planted clusters
+    dim: int = 64, # feature dimension
+    n_nouns: int = 300, # vocabulary size
+    clip=None, # ClipModel for centers (default: the tiny random-weights model)
+    centers_epochs: int = 5, # epochs of the centers
+    log=None, # callable for progress lines
+) -> dict:
     "Every method on `make_vl_blobs` (SYNTHETIC features): {method: (aggregated metrics, mean seconds)}."
     from laic_nb.data import make_vl_blobs
     methods = [check_method(m) for m in methods]
@@ -292,7 +332,14 @@ def load_vocabulary(
     if len(words) < 2: raise ValueError(f"{p} holds {len(words)} noun(s): need at least 2, one per line")
     return words
 
-def encode_vocabulary(clip, nouns, templates=PROMPT_TEMPLATES, cache=None, progress: bool = True, batch_size: int = 256):
+def encode_vocabulary(
+    clip, # the ClipModel
+    nouns, # the M nouns
+    templates=PROMPT_TEMPLATES, # the B prompt templates
+    cache=None, # feature cache (True, a folder, or None/False)
+    progress: bool = True, # a progress bar
+    batch_size: int = 256, # prompts per forward pass
+):
     "(per-template (B, M, d), ensemble (M, d)) features of `nouns` under `templates`, cached per model."
     from laic_nb.features import extract_text_features
     return extract_text_features(clip, nouns, list(templates), cache=cache, progress=progress, batch_size=batch_size)
@@ -353,8 +400,17 @@ PAPER_SOURCES = {"tac-notrain": "TAC (ICML 2024), as quoted by both papers", "nt
 DEFAULT_BENCH_METHODS = ("kmeans", "tac-notrain", "ntk-naive", "ntk-pe", "ntk-rad", "relational", "centers")
 
 # %% ../nbs/18_pipeline.ipynb #a4df0994
-def benchmark_plan(datasets, methods=DEFAULT_BENCH_METHODS, seeds=(0, 1, 2), model="ViT-B-32", pretrained="openai",
-                   checkpoint=None, nouns=None, root=None, centers_mode: str = "auto") -> str:
+def benchmark_plan(
+    datasets, # dataset names
+    methods=DEFAULT_BENCH_METHODS, # method names
+    seeds=(0, 1, 2), # seeds
+    model="ViT-B-32", # open_clip architecture
+    pretrained="openai", # weights tag, or None for random weights
+    checkpoint=None, # local weights file
+    nouns=None, # vocabulary spec
+    root=None, # dataset folder
+    centers_mode: str = "auto", # how centers would train
+) -> str:
     "A human-readable plan of `run_benchmark` (no network, no model loaded)."
     from laic_nb.datasets import DATASETS, default_data_dir
     from laic_nb.features import check_model_name, default_cache_dir
@@ -519,12 +575,18 @@ class ClusterRun:
     timings: dict = field(default_factory=dict)  # seconds per stage
     skipped: list = field(default_factory=list)  # (path, reason) of unreadable images
 
-def item_path(ds, i) -> str:
+def item_path(
+    ds, # a dataset
+    i, # an index into it
+) -> str:
     "A readable name of item `i` of a dataset: its file path, else 'name#i'."
     paths = getattr(ds, "paths", None)
     return str(paths[i]) if paths is not None else f"{getattr(ds, 'name', 'data')}#{i}"
 
-def class_names_of(ds, path=None) -> list:
+def class_names_of(
+    ds, # the dataset (its class folders)
+    path=None, # a file of class names, one per line
+) -> list:
     "Class names for zero-shot: from a file (one per line), else the dataset's class folders."
     if path:
         p = Path(path).expanduser()
@@ -536,6 +598,16 @@ def class_names_of(ds, path=None) -> list:
     return names
 
 # %% ../nbs/18_pipeline.ipynb #3c1349db
+def check_vocabulary_spec(
+    nouns, # see `load_vocabulary`; also None, "auto" and "all"
+):
+    "`FileNotFoundError` before any work when `nouns` is neither a count, 'tac', 'all', 'auto' nor an existing file."
+    s = str(nouns).strip().lower()
+    if nouns is None or s in ("auto", "all", "tac") or s.isdigit() or isinstance(nouns, (int, np.integer)): return nouns
+    if not Path(nouns).expanduser().is_file():
+        raise FileNotFoundError(f"nouns {nouns}: neither a number, 'tac', 'all', nor a file of nouns (one per line)")
+    return nouns
+
 def _vocabulary_spec(nouns, device):
     "The vocabulary to encode: as asked, else every noun on a GPU and the most common `CPU_DEFAULT_NOUNS` on a CPU."
     if nouns not in (None, "auto"): return None if str(nouns).strip().lower() == "all" else nouns
@@ -575,6 +647,7 @@ def cluster_images(
     params = check_params(m.name, params) if m is not None else {}
     if k is not None: check_k(k, 10**12)  # the upper bound is checked once the images are counted
     if limit is not None and limit < 1: raise ValueError(f"limit must be >= 1, got {limit}")
+    check_vocabulary_spec(nouns)
     timer = Timer()
     with timer("scan"):  # a dataset object is used as it is
         given = hasattr(images, "__getitem__") and not isinstance(images, (str, Path))

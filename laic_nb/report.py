@@ -145,6 +145,7 @@ def write_cluster_outputs(
 ) -> dict: # the report written to report.json
     "labels.csv, clusters.png, config.toml and report.json of a clustering run, each written atomically."
     from laic_nb.cache import atomic_write_bytes
+    t0 = time.perf_counter()
     out = Path(out).expanduser(); out.mkdir(parents=True, exist_ok=True)
     r, clip = run.result, run.clip
     write_labels_csv(out / "labels.csv", run.images, run.features.indices, r.labels, run.names)
@@ -157,6 +158,8 @@ def write_cluster_outputs(
     atomic_write_bytes(out / "config.toml", to_toml(dict(command="cluster", **run.config),
                                                     header=f"laic cluster, resolved configuration: rerun with\n"
                                                            f"  laic cluster --config {out / 'config.toml'}").encode())
+    spent = round(time.perf_counter() - t0, 3)
+    run.timings = dict(run.timings, write=spent, total=round(run.timings.get("total", 0) + spent, 3))
     report = cluster_report(run, command, paths)
     atomic_write_bytes(out / "report.json", json.dumps(report, indent=2, default=_jsonable).encode())
     return report

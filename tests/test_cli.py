@@ -55,13 +55,13 @@ def test_cluster_writes_outputs_and_lists_skipped(folder, cache, tmp_path):
     out = tmp_path / "out"
     code, stdout, err = run_cli("cluster", folder, "--k", "3", "--method", "tac-notrain", "--out", out, "--cache", cache, *TINY)
     assert code == 0, err
-    assert {p.name for p in out.iterdir()} >= {"labels.csv", "report.json", "clusters.png"}
+    assert {p.name for p in out.iterdir()} >= {"labels.csv", "report.json", "clusters.png", "config.toml"}
     rep = json.loads((out / "report.json").read_text())
     assert rep["weights"] == "random" and rep["random_weights"] is True
     assert rep["n_images_clustered"] == 24 and rep["n_skipped"] == 2
     assert sorted(Path(s["path"]).name for s in rep["skipped"]) == ["notes.txt", "truncated.jpg"]
     assert set(rep["timings_s"]) >= {"scan", "load_model", "image_features", "vocabulary", "cluster", "write", "total"}
-    assert rep["versions"]["torch"] and rep["parameters"]["k_used"] == 3 and rep["metrics"]["acc"] >= 0
+    assert rep["versions"]["torch"] and rep["k_used"] == 3 and rep["config"]["method"] == "tac-notrain" and rep["metrics"]["acc"] >= 0
     rows = list(csv.DictReader(open(out / "labels.csv")))
     assert len(rows) == 24 and set(rows[0]) == {"path", "cluster", "cluster_name"}
     assert not any("truncated" in r["path"] or "notes" in r["path"] for r in rows)
