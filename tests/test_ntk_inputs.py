@@ -43,7 +43,7 @@ def test_nonfinite_features(xt, bad):
     xb = x.copy(); xb[5, 1] = bad
     tb = t.copy(); tb[2, 0] = bad
     for call in (lambda: semantic_probs(xb, t, 0.04), lambda: ntk_affinity(xb, t), lambda: ntk_affinity(x, tb),
-                 lambda: ntk_affinity(xb, t, knn=None), lambda: NTKSpectralClustering(3, t, variant="naive").fit(xb),
+                 lambda: ntk_affinity(xb, t, knn=None), lambda: NTKSpectralClustering(3, text_features=t, variant="naive").fit(xb),
                  lambda: ClipKMeans(3).fit(xb), lambda: ClipSpectralClustering(3).fit(xb)):
         with pytest.raises(ValueError, match="NaN or inf"): call()
 
@@ -51,7 +51,7 @@ def test_nonfinite_features(xt, bad):
 def test_dims_differ(xt):
     x, t, tp = xt
     for call in (lambda: semantic_probs(x, t[:, :5], 0.04), lambda: ntk_affinity(x, t[:, :5]),
-                 lambda: ntk_affinities(x, tp[..., :5]), lambda: NTKSpectralClustering(3, tp[..., :5]).fit(x)):
+                 lambda: ntk_affinities(x, tp[..., :5]), lambda: NTKSpectralClustering(3, text_features=tp[..., :5]).fit(x)):
         with pytest.raises(ValueError, match="same CLIP model"): call()
 
 
@@ -59,7 +59,7 @@ def test_dims_differ(xt):
 def test_bad_tau(xt, tau):
     x, t, tp = xt
     for call in (lambda: semantic_probs(x, t, tau), lambda: ntk_affinity(x, t, tau=tau),
-                 lambda: NTKSpectralClustering(3, tp, tau=tau).fit(x)):
+                 lambda: NTKSpectralClustering(3, text_features=tp, tau=tau).fit(x)):
         with pytest.raises(ValueError, match="tau"): call()
 
 
@@ -67,7 +67,7 @@ def test_bad_tau(xt, tau):
 def test_bad_knn(xt, knn):
     x, t, tp = xt
     for call in (lambda: ntk_affinity(x, t, knn=knn), lambda: ntk_affinities(x, tp, knn=knn),
-                 lambda: NTKSpectralClustering(3, tp, knn=knn).fit(x), lambda: ClipSpectralClustering(3, knn=knn).fit(x)):
+                 lambda: NTKSpectralClustering(3, text_features=tp, knn=knn).fit(x), lambda: ClipSpectralClustering(3, knn=knn).fit(x)):
         with pytest.raises(ValueError, match="knn"): call()
 
 
@@ -75,7 +75,7 @@ def test_bad_knn(xt, knn):
 def test_bad_n_clusters(xt, k):
     x, t, tp = xt
     a = ntk_affinity(x, t, knn=10)
-    for call in (lambda: spectral_clustering(a, k), lambda: NTKSpectralClustering(k, tp).fit(x),
+    for call in (lambda: spectral_clustering(a, k), lambda: NTKSpectralClustering(k, text_features=tp).fit(x),
                  lambda: ClipKMeans(k).fit(x), lambda: ClipSpectralClustering(k).fit(x)):
         with pytest.raises(ValueError, match="n_clusters"): call()
 
@@ -105,8 +105,8 @@ def test_rad_graphs_of_different_sizes():
 def test_variant_needs_prompts(xt):
     x, t, tp = xt
     for variant in ("pe", "rad"):
-        with pytest.raises(ValueError, match="per-prompt"): NTKSpectralClustering(3, t, variant=variant).fit(x)
-    with pytest.raises(ValueError, match="variant"): NTKSpectralClustering(3, tp, variant="PE").fit(x)
+        with pytest.raises(ValueError, match="per-prompt"): NTKSpectralClustering(3, text_features=t, variant=variant).fit(x)
+    with pytest.raises(ValueError, match="variant"): NTKSpectralClustering(3, text_features=tp, variant="PE").fit(x)
     with pytest.raises(ValueError, match="text_features is required"): NTKSpectralClustering(3).fit(x)
 
 
@@ -229,7 +229,7 @@ def test_rad_objective_never_increases(seed, n, b, density, mu, lam, mode, solve
 def test_estimators_on_planted_blobs():
     from laic_nb.data import make_vl_blobs
     d = make_vl_blobs(n_samples=300, n_clusters=3, dim=32, n_nouns=40, confusion=0.0, random_state=0)
-    for est in (ClipKMeans(3), ClipSpectralClustering(3), NTKSpectralClustering(3, d.text_features, variant="naive", knn=None)):
+    for est in (ClipKMeans(3), ClipSpectralClustering(3), NTKSpectralClustering(3, text_features=d.text_features, variant="naive", knn=None)):
         assert cluster_acc(d.labels, est.fit_predict(d.image_features)) > 0.95
 
 
@@ -249,7 +249,7 @@ MEMORY_SCRIPT = textwrap.dedent("""
     t /= np.linalg.norm(t, axis=1, keepdims=True)
     tracemalloc.start()
     t0 = time.time()
-    est = NTKSpectralClustering(10, t, variant="naive", device="cpu").fit(x)
+    est = NTKSpectralClustering(10, text_features=t, variant="naive", device="cpu").fit(x)
     secs = time.time() - t0
     from laic_nb.performance import _vmhwm  # this process's own peak: ru_maxrss inherits the forking worker's
     peak = _vmhwm() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
