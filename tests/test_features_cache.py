@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from laic_nb.datasets import ImageFolder
-from laic_nb.features import extract_image_features, load_clip
+from laic_nb.clip import load_clip
+from laic_nb.features import extract_image_features, extract_text_features
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker: pytest -n 2 on 2 cores would oversubscribe
     import torch
@@ -140,3 +141,19 @@ def test_changed_images_and_models_get_new_entries(tmp_path, folder):
     r4 = extract_image_features(from_file, ImageFolder(root), cache=tmp_path / "c", chunk_size=CHUNK, progress=False)
     assert r4.stats.path not in (r1.stats.path, r2.stats.path, r3.stats.path)
     np.testing.assert_allclose(r4.features, r3.features, atol=1e-6)
+
+
+def test_cache_keys_do_not_change(tmp_path):
+    # the keys of entries written before the model, cache and decoding code moved to laic_nb.clip, laic_nb.cache and
+    # laic_nb.datasets (with this environment's pinned open_clip and torchvision, whose preprocessing repr is in the key):
+    # a user's existing cache must still be found
+    clip = load_clip("laic-tiny", pretrained=None)
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(7)]
+    r = extract_image_features(clip, arrays, cache=tmp_path, chunk_size=3, progress=False)
+    assert Path(r.stats.path).relative_to(tmp_path).parts == ("images", "05099ff1a1e86d7cab243760")
+    nouns = ["dog", "cat", "ice cream", "hot-air balloon", "a", "container ship", "the quick brown fox jumps"]
+    extract_text_features(clip, nouns, ["itap of a {}.", "a photo of the small {}.", "art of the {}."], cache=tmp_path,
+                          chunk_size=3, progress=False)
+    assert [p.name for p in (tmp_path / "texts").iterdir()] == ["de0f3f07aa6e7d1e0cc1df8d"]
+    assert sorted(p.name for p in (tmp_path / "texts" / "de0f3f07aa6e7d1e0cc1df8d").iterdir()) == ["features.npz", "meta.json"]
