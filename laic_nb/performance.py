@@ -153,7 +153,7 @@ def dense_ntk_reference(
     random_state=0, # None, an int or a numpy Generator (`random_seed` gives scikit-learn its int)
     return_affinity: bool = False, # True: also return the dense float64 affinity
     graph: str = "union", # "union" or "mutual" kNN (see `dense_knn_`)
-): # (N,) labels, or (labels, affinity)
+) -> np.ndarray | tuple: # (N,) labels, or (labels, affinity)
     "Labels of the dense reference: dense NTK, dense kNN mask (union or mutual), scikit-learn `SpectralClustering(precomputed)`."
     from sklearn.cluster import SpectralClustering
     x = check_features(image_features, "image_features")
@@ -197,7 +197,7 @@ def dense_rad_reference(
     random_state=0, # None, an int or a numpy Generator (`random_seed` gives scikit-learn its int)
     graph: str = "union", # "union" or "mutual" kNN (see `dense_knn_`)
     tol: float = 1e-4, # a round stops early when the relative change of A_hat falls below it
-): # (labels (N,), beta (B,), objective per round)
+) -> tuple: # labels (N,), beta (B,) and the objective after each round (list)
     "Labels, beta and objective of RAD with a dense N x N state (the reference; memory-guarded)."
     from sklearn.cluster import SpectralClustering
     x = check_features(image_features, "image_features")

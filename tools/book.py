@@ -156,7 +156,7 @@ _re_progress = re.compile(r"(\d+/\d+\s*\[\d|\bit/s\]|s/it\]|Matplotlib is buildi
 
 def prepare_nb(
     path, # a notebook file
-): # execnb's notebook object, ready for `execute_nb`
+) -> dict: # execnb's notebook (an AttrDict), ready for `execute_nb`
     "Read the notebook at `path` with nbdev: directives parsed and stripped, `show_doc` cells added after exports."
     from execnb.nbio import read_nb
     from nbdev.process import NBProcessor
@@ -201,7 +201,7 @@ class _SeedOnImport(importlib.abc.MetaPathFinder):
 
 def seed_everything(
     seed: int = 0, # the seed of every global generator
-):
+) -> None:
     "Fix this process's global random generators: `random`, numpy's legacy global one, and torch's once it is imported."
     import random, numpy as np
     random.seed(seed); np.random.seed(seed)
@@ -216,7 +216,7 @@ def execute_nb(
     skip_flags=SKIP_FLAGS, # directives whose cells are not run
     allow_errors: bool = False, # True: keep going after a failing cell (its traceback becomes its output)
     seed: int = 0, # seed of the global generators (`seed_everything`)
-): # `nb`, with outputs
+) -> dict: # `nb`, with outputs
     "Run the cells of `nb` in a `CaptureShell` in folder `cwd`."
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
@@ -350,6 +350,8 @@ def make_page(
 
 def _page_worker():
     a = json.loads(sys.argv[-1])
+    try: sys.path.insert(1, str(project_root(a["src"])))  # as nbdev_test does (its basepath): the clone's folders import
+    except ValueError: pass  # a notebook outside a clone
     nb = execute_nb(prepare_nb(a["src"]), cwd=Path(a["src"]).parent, execute=a["execute"],
                     skip_flags=a["skip_flags"], allow_errors=a["allow_errors"] or not a["execute"])
     Path(a["dst"]).write_text(json.dumps(page_nb(nb, rename=a["rename"]), indent=1, sort_keys=True, ensure_ascii=False) + "\n")
@@ -636,7 +638,7 @@ def figure_screenshot(
 
 def main(
     argv=None, # arguments (default: sys.argv[1:])
-):
+) -> int: # the exit status: 0, or 1 when the build failed
     "Entry point of `python tools/book.py` (what `make book` runs): build the site and print its index.html."
     import argparse
     ap = argparse.ArgumentParser(prog="tools/book.py", description=build_book.__doc__)
