@@ -23,8 +23,7 @@ REAL_METHODS = ("kmeans", "sc", "tac-notrain", "ntk-naive", "ntk-pe", "ntk-rad")
 
 
 def _bench_features(n, k, seed):
-    try: from laic_nb.data import make_bench_features
-    except ImportError: from laic_nb.performance import make_bench_features  # before the generator moved
+    from laic_nb.data import make_bench_features
     return make_bench_features(n, n_clusters=k, random_state=seed)
 
 

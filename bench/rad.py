@@ -62,7 +62,7 @@ def agreement_table(rows) -> str:
 def timing_table(sizes, n_prompts=7, device=None) -> str:
     "Dense RAD seconds per N (measured), the model's estimate, and what `rad_mode='auto'` picks."
     from laic_nb.core import get_device
-    from laic_nb.performance import make_bench_features
+    from laic_nb.data import make_bench_features
     from laic_nb.ntk import ntk_affinities
     from laic_nb.rad import rad, dense_rad_seconds, sparse_dense_rate, resolve_rad_mode, dense_rad_bytes, RAD_TIME_BUDGET_S
     from laic_nb.spectral import normalized_affinity
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-real", action="store_true", help="skip the real embeddings")
     p.add_argument("--data", default=None, help="root of the real embeddings (see bench/real.py)")
     a = p.parse_args(argv)
-    from laic_nb.performance import make_bench_features
+    from laic_nb.data import make_bench_features
     print(f"# RAD dense vs sparse, union vs mutual ({platform.processor() or platform.machine()}, {platform.system()})\n")
     rows = []
     for n in a.sizes:

@@ -106,7 +106,7 @@ def test_estimators_dense_options(tiny_budget, big):
 def test_sparse_paths_do_not_trip_the_guard(tiny_budget):
     "Under the same tiny budget the sparse paths run: they never ask for an N x N array."
     ntk = _module("laic_nb.ntk")
-    from laic_nb.performance import make_bench_features
+    from laic_nb.data import make_bench_features
     f = make_bench_features(3000, dim=32, n_clusters=3, n_nouns=30, n_prompts=2, random_state=0)  # dense: 36 MB > 10 MB
     a = ntk.ntk_affinity(f["x"], f["t"], knn=10, device="cpu")
     assert sp.issparse(a) and a.shape == (3000, 3000)
