@@ -144,11 +144,11 @@ def has_graph_option() -> bool:
 def centers_clip(kind: str = "tiny"):
     "A randomly initialised text tower with CLIP's tokenizer and a 512-d output, as the pipeline's `clip=`."
     if kind == "vitb32":
-        from laic_nb.features import load_clip
+        from laic_nb.clip import load_clip
         return load_clip("ViT-B-32", pretrained=None, device="cpu")
-    from laic_nb.centers import tiny_clip, clip_tokenizer
+    from laic_nb.clip import tiny_clip, clip_tokenizer
     shape = dict(tiny=dict(width=128, layers=2, heads=2), wide=dict(width=512, layers=1, heads=8))[kind]
-    return (tiny_clip(embed_dim=512, **shape), None, clip_tokenizer())
+    return (tiny_clip(embed_dim=512, vision=dict(layers=1, patch_size=16), **shape), None, clip_tokenizer())
 
 
 SKIPPED = {("imagenet_4shot", "centers"): "not run (--no-skip runs it): 2,500 steps per seed, each through K = 1,000 "

@@ -167,9 +167,9 @@ def bench_config(args) -> dict:
     "The resolved configuration of `laic bench`: defaults, --config, flags, --set; methods and params checked."
     from laic_nb.pipeline import run_benchmark, DEFAULT_BENCH_METHODS
     from laic_nb.methods import check_params
-    config = dict(BENCH_DEFAULTS, methods=list(DEFAULT_BENCH_METHODS), **_config_from(args, BENCH_FLAGS))
+    config = {**BENCH_DEFAULTS, "methods": list(DEFAULT_BENCH_METHODS), **_config_from(args, BENCH_FLAGS)}
     rb = signature_defaults(run_benchmark)
-    model = dict(name=rb["model"], pretrained=rb["pretrained"], **config.get("model", {}))
+    model = {"name": rb["model"], "pretrained": rb["pretrained"], **config.get("model", {})}
     config["model"] = model
     config["methods"] = [check_method(m) for m in config["methods"]]
     config["params"] = {check_method(m): check_params(m, p) for m, p in config.get("params", {}).items()}

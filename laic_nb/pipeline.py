@@ -295,7 +295,7 @@ def synthetic_benchmark(
     methods = [check_method(m) for m in methods]
     if "centers" in methods and clip is None:
         if dim != 64: raise ValueError("method 'centers' on synthetic data needs clip= with a text tower of output dim == dim")
-        from laic_nb.features import load_clip
+        from laic_nb.clip import load_clip
         clip = load_clip("laic-tiny", pretrained=None)  # random weights: the text tower only parametrises the centers
     rows = {}
     for m in methods:
@@ -413,7 +413,8 @@ def benchmark_plan(
 ) -> str:
     "A human-readable plan of `run_benchmark` (no network, no model loaded)."
     from laic_nb.datasets import DATASETS, default_data_dir
-    from laic_nb.features import check_model_name, default_cache_dir
+    from laic_nb.clip import check_model_name
+    from laic_nb.cache import default_cache_dir
     check_model_name(model)
     methods = [check_method(m) for m in methods]
     mode = _centers_mode(centers_mode, True)  # every benchmark dataset loads its images
@@ -437,7 +438,7 @@ def benchmark_plan(
             lines.append(f"  centers: {IMAGE_MODE if mode == 'images' else FEATURE_MODE}")
     if checkpoint: w = f"local checkpoint {checkpoint}" + (f" (as {pretrained!r})" if pretrained else "")
     elif pretrained and str(pretrained).lower() != "none":
-        from laic_nb.features import _open_clip
+        from laic_nb.clip import _open_clip
         cfg = _open_clip().get_pretrained_cfg(model, pretrained) or {}
         src = cfg.get("hf_hub", "").rstrip("/") or cfg.get("url") or "its open_clip source"
         w = (f"pretrained {pretrained!r}: weights downloaded by open_clip from {src} on first use unless cached "
@@ -482,7 +483,8 @@ def run_benchmark(
 ) -> dict:  # raw results: the protocol, runs and mean/std of every method
     "Run `methods` x `seeds` on a benchmark dataset; return the raw results (`laic_nb.report.results_table` formats them)."
     from laic_nb.datasets import load_dataset, DATASETS
-    from laic_nb.features import load_clip, extract_image_features
+    from laic_nb.clip import load_clip
+    from laic_nb.features import extract_image_features
     key = dataset.lower()
     if key not in DATASETS: raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
     methods = [check_method(m) for m in methods]

@@ -88,7 +88,7 @@ def test_k_auto_and_zeroshot(folder, cache, tmp_path):
                            "--cache", cache, "--no-figure", *TINY)
     assert code == 0, err
     rep = json.loads((tmp_path / "a" / "report.json").read_text())
-    assert rep["parameters"]["k"] == "auto" and 2 <= rep["parameters"]["k_used"] <= 20
+    assert rep["config"]["k"] == "auto" and 2 <= rep["k_used"] == rep["config"]["k_used"] <= 20
     code, _, err = run_cli("cluster", folder, "--method", "zeroshot", "--out", tmp_path / "z", "--cache", cache,
                            "--no-figure", *TINY)
     assert code == 0, err
