@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 
 from .core import check_features, check_random_state, l2_normalize, native_threads, random_seed
 from .clip import TextTower, clip_tokenizer, drop_padding, encode_token_embeddings, text_tower
@@ -165,7 +166,7 @@ class _Frozen:
         for p, flag in self.flags: p.requires_grad_(flag)
         self.model.train(self.training)
 
-# %% ../nbs/15_centers.ipynb #9d7d094b
+# %% ../nbs/15_centers.ipynb #4defd10f
 class SemanticCenters:
     "Prompt-learned semantic centers (CoOp-style class tokens through a frozen open_clip text encoder)."
     def __init__(self,
@@ -196,7 +197,6 @@ class SemanticCenters:
         for k, v in locals().items():
             if k != "self": setattr(self, k, v)
 
-    # ---- validation -------------------------------------------------------------------------
     def _check_labels(self, pseudo_labels, mask, n):
         y = np.asarray(pseudo_labels)
         if y.ndim != 1 or len(y) != n:
@@ -247,197 +247,209 @@ class SemanticCenters:
         "`core.native_threads` limited to `num_threads`; None leaves the thread pools as they are."
         return native_threads(limit=self.num_threads) if self.num_threads else contextlib.nullcontext()
 
-    # ---- training ----------------------------------------------------------------------------
-    def _init_tokens(self, prompts, x_init, y, m, dev):
-        "Warm start: pull each center toward the mean feature of its kept pseudo-label class."
-        k = self.n_clusters
-        targets = torch.zeros(k, x_init.shape[1], device=dev)
-        for c in range(k):
-            sel = (y == c) & m
-            if not sel.any(): sel = y == c
-            targets[c] = x_init[torch.from_numpy(np.flatnonzero(sel)).to(dev)].mean(0)
-        targets = F.normalize(targets, dim=1)
-        opt = torch.optim.Adam([prompts.ctx], lr=self.init_lr)
-        for _ in range(self.init_steps):
-            loss = (1 - (prompts() * targets).sum(1)).mean()
+# %% ../nbs/15_centers.ipynb #3288605c
+@patch
+def _init_tokens(self: SemanticCenters, prompts, x_init, y, m, dev):
+    "Warm start: pull each center toward the mean feature of its kept pseudo-label class."
+    k = self.n_clusters
+    targets = torch.zeros(k, x_init.shape[1], device=dev)
+    for c in range(k):
+        sel = (y == c) & m
+        if not sel.any(): sel = y == c
+        targets[c] = x_init[torch.from_numpy(np.flatnonzero(sel)).to(dev)].mean(0)
+    targets = F.normalize(targets, dim=1)
+    opt = torch.optim.Adam([prompts.ctx], lr=self.init_lr)
+    for _ in range(self.init_steps):
+        loss = (1 - (prompts() * targets).sum(1)).mean()
+        opt.zero_grad(); loss.backward(); opt.step()
+    self.init_loss_ = float(loss.detach()) if self.init_steps else None
+
+@patch
+def _train(self: SemanticCenters, n, batches, x_init, y, m, eval_labels, gen, dev, tower, scale):
+    prompts = ClassTokenPrompts(tower, self.tokenizer or clip_tokenizer(), self.n_clusters, self.n_ctx, self.prefix,
+                                self.suffix, init=self.init, generator=gen).to(dev)
+    if self.init == "prototype" and self.init_steps > 0: self._init_tokens(prompts, x_init, y, m, dev)
+    with torch.no_grad(): self.initial_centers_ = prompts().cpu().numpy()
+    opt = torch.optim.SGD([prompts.ctx], lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+    yt, mt = torch.from_numpy(y).to(dev), torch.from_numpy(m).to(dev)
+    self.history_ = []
+    bar = tqdm(range(self.epochs), desc="semantic centers", disable=not self.progress, leave=False)
+    for epoch in bar:
+        lr = 0.5 * self.lr * (1 + math.cos(math.pi * epoch / self.epochs))  # cosine annealing, per epoch
+        for g in opt.param_groups: g["lr"] = lr
+        sums, steps = np.zeros(4), 0
+        pred = np.full(n, -1)
+        for idx, xw, xs in batches(epoch):
+            t = prompts()
+            pw, ps = torch.softmax(scale * xw @ t.T, 1), torch.softmax(scale * xs @ t.T, 1)
+            kept, yb = mt[idx], yt[idx]
+            zero = t.new_zeros(())
+            sup = gce_loss(ps[kept], yb[kept], self.q) if kept.any() else zero
+            con = consistency_loss(pw[~kept].detach(), ps[~kept]) if (~kept).any() else zero
+            ent = mean_entropy(pw)
+            loss = sup + self.alpha * con - self.beta * ent
             opt.zero_grad(); loss.backward(); opt.step()
-        self.init_loss_ = float(loss.detach()) if self.init_steps else None
+            sums += [loss.item(), sup.item(), con.item(), ent.item()]; steps += 1
+            pred[idx.cpu().numpy()] = pw.argmax(1).cpu().numpy()
+        rec = dict(epoch=epoch + 1, lr=lr, **dict(zip(("loss", "sup", "con", "ent"), sums / steps)),
+                   agree_kept=float((pred[m] == y[m]).mean()))
+        if eval_labels is not None: rec["acc"] = cluster_acc(eval_labels, pred)
+        self.history_.append(rec)
+        bar.set_postfix(loss=f"{rec['loss']:.4f}", agree=f"{rec['agree_kept']:.3f}")
+    self.prompts_ = prompts
+    with torch.no_grad(): self.centers_ = prompts().cpu().numpy()
+    self.ctx_ = prompts.ctx.detach().cpu().numpy()
+    self.logit_scale_ = scale
 
-    def _train(self, n, batches, x_init, y, m, eval_labels, gen, dev, tower, scale):
-        prompts = ClassTokenPrompts(tower, self.tokenizer or clip_tokenizer(), self.n_clusters, self.n_ctx, self.prefix,
-                                    self.suffix, init=self.init, generator=gen).to(dev)
-        if self.init == "prototype" and self.init_steps > 0: self._init_tokens(prompts, x_init, y, m, dev)
-        with torch.no_grad(): self.initial_centers_ = prompts().cpu().numpy()
-        opt = torch.optim.SGD([prompts.ctx], lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        yt, mt = torch.from_numpy(y).to(dev), torch.from_numpy(m).to(dev)
-        self.history_ = []
-        bar = tqdm(range(self.epochs), desc="semantic centers", disable=not self.progress, leave=False)
-        for epoch in bar:
-            lr = 0.5 * self.lr * (1 + math.cos(math.pi * epoch / self.epochs))  # cosine annealing, per epoch
-            for g in opt.param_groups: g["lr"] = lr
-            sums, steps = np.zeros(4), 0
-            pred = np.full(n, -1)
-            for idx, xw, xs in batches(epoch):
-                t = prompts()
-                pw, ps = torch.softmax(scale * xw @ t.T, 1), torch.softmax(scale * xs @ t.T, 1)
-                kept, yb = mt[idx], yt[idx]
-                zero = t.new_zeros(())
-                sup = gce_loss(ps[kept], yb[kept], self.q) if kept.any() else zero
-                con = consistency_loss(pw[~kept].detach(), ps[~kept]) if (~kept).any() else zero
-                ent = mean_entropy(pw)
-                loss = sup + self.alpha * con - self.beta * ent
-                opt.zero_grad(); loss.backward(); opt.step()
-                sums += [loss.item(), sup.item(), con.item(), ent.item()]; steps += 1
-                pred[idx.cpu().numpy()] = pw.argmax(1).cpu().numpy()
-            rec = dict(epoch=epoch + 1, lr=lr, **dict(zip(("loss", "sup", "con", "ent"), sums / steps)),
-                       agree_kept=float((pred[m] == y[m]).mean()))
-            if eval_labels is not None: rec["acc"] = cluster_acc(eval_labels, pred)
-            self.history_.append(rec)
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", agree=f"{rec['agree_kept']:.3f}")
-        self.prompts_ = prompts
-        with torch.no_grad(): self.centers_ = prompts().cpu().numpy()
-        self.ctx_ = prompts.ctx.detach().cpu().numpy()
-        self.logit_scale_ = scale
+# %% ../nbs/15_centers.ipynb #b30363a4
+@patch
+def fit(self: SemanticCenters,
+        image_features,  # (N, d) image features (normalised here)
+        pseudo_labels,  # (N,) integer pseudo-labels
+        mask=None,  # (N,) bool, the high-quality set (None: all)
+        eval_labels=None,  # true labels, for monitoring only
+       ):
+    "Feature mode (CPU approximation: Gaussian feature noise as the strong view): learn the centers from cached features."
+    x = l2_normalize(check_features(image_features, "image_features"))
+    self.classes_, y, m = self._check_labels(pseudo_labels, mask, len(x))
+    tower, dev, scale = self._setup()
+    if tower.text_projection is not None:
+        d_out = (tower.text_projection.out_features if isinstance(tower.text_projection, nn.Linear)
+                 else tower.text_projection.shape[1])
+        if d_out != x.shape[1]:
+            raise ValueError(f"image features have dim {x.shape[1]} but the text encoder outputs {d_out}: "
+                             f"use features from the same CLIP model")
+    xt = torch.from_numpy(x).to(dev)
+    gen = torch.Generator().manual_seed(self._seed())
+    n, bs = len(x), self.batch_size
 
-    def fit(self,
-            image_features,  # (N, d) image features (normalised here)
-            pseudo_labels,  # (N,) integer pseudo-labels
-            mask=None,  # (N,) bool, the high-quality set (None: all)
-            eval_labels=None,  # true labels, for monitoring only
-           ):
-        "Feature mode (CPU approximation: Gaussian feature noise as the strong view): learn the centers from cached features."
-        x = l2_normalize(check_features(image_features, "image_features"))
-        self.classes_, y, m = self._check_labels(pseudo_labels, mask, len(x))
-        tower, dev, scale = self._setup()
-        if tower.text_projection is not None:
-            d_out = (tower.text_projection.out_features if isinstance(tower.text_projection, nn.Linear)
-                     else tower.text_projection.shape[1])
-            if d_out != x.shape[1]:
-                raise ValueError(f"image features have dim {x.shape[1]} but the text encoder outputs {d_out}: "
-                                 f"use features from the same CLIP model")
-        xt = torch.from_numpy(x).to(dev)
-        gen = torch.Generator().manual_seed(self._seed())
-        n, bs = len(x), self.batch_size
+    def batches(epoch):
+        perm = torch.randperm(n, generator=gen).to(dev)
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            xw, xs = feature_views(xt[idx], self.feature_noise, gen)
+            yield idx, xw, xs
+
+    with _Frozen(self.model), self._threads():
+        self._train(n, batches, xt, y, m, eval_labels, gen, dev, tower, scale)
+    self.labels_ = self.predict(x)
+    return self
+
+# %% ../nbs/15_centers.ipynb #c581ddd7
+@torch.no_grad()
+@patch
+def encode_images(self: SemanticCenters,
+                  images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
+                  preprocess,  # PIL image -> tensor (e.g. the eval view of `clip_views`)
+                  batch_size: int = 256,  # images per forward pass
+                  num_workers: int = 0,  # image decoding processes
+                 ) -> np.ndarray:  # (N, d) unit rows
+    "Unit-norm image features (N x d) of `images` through the frozen image encoder."
+    _, dev, _ = self._setup()
+    loader = torch.utils.data.DataLoader(_ImageViews(images, [preprocess]), batch_size=batch_size,
+                                         num_workers=num_workers)
+    with _Frozen(self.model), self._threads():
+        out = [F.normalize(self.model.encode_image(v.to(dev)).float(), dim=1).cpu() for _, v in loader]
+    return torch.cat(out).numpy()
+
+@patch
+def fit_images(self: SemanticCenters,
+               images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
+               pseudo_labels,  # (N,) integer pseudo-labels
+               mask=None,  # (N,) bool, the high-quality set (None: all)
+               preprocess_weak=None,  # weak-view transform (see `clip_views`)
+               preprocess_strong=None,  # strong-view transform
+               preprocess_eval=None,  # eval-view transform (default: the weak one)
+               eval_labels=None,  # true labels, for monitoring only
+               num_workers: int = 0,  # image decoding processes
+               encode_batch_size: int = 256,  # batch of the eval-view encoding
+               image_features=None,  # (N, d) eval-view features already computed (e.g. the cache): skips encoding them
+              ):
+    "Learn the centers from images, encoding augmented views with the frozen image encoder."
+    if preprocess_weak is None or preprocess_strong is None:
+        raise ValueError("fit_images needs preprocess_weak and preprocess_strong (see clip_views)")
+    n = len(images)
+    self.classes_, y, m = self._check_labels(pseudo_labels, mask, n)
+    tower, dev, scale = self._setup()
+    preprocess_eval = preprocess_eval or preprocess_weak
+    weak_is_eval = preprocess_weak is preprocess_eval  # a deterministic weak view (TAC's): encode it once
+    seed = self._seed()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if image_features is None:
+            x0 = self.encode_images(images, preprocess_eval, encode_batch_size, num_workers)
+        else:
+            x0 = l2_normalize(check_features(image_features, "image_features"))
+            if len(x0) != n: raise ValueError(f"image_features has {len(x0)} rows for {n} images")
+        self.image_features_ = x0
+        x0t = torch.from_numpy(x0).to(dev)
+        gen = torch.Generator().manual_seed(seed)
+        views = [preprocess_strong] if weak_is_eval else [preprocess_weak, preprocess_strong]
+        loader = torch.utils.data.DataLoader(_ImageViews(images, views), batch_size=self.batch_size, shuffle=True,
+                                             num_workers=num_workers, generator=torch.Generator().manual_seed(seed))
 
         def batches(epoch):
-            perm = torch.randperm(n, generator=gen).to(dev)
-            for i in range(0, n, bs):
-                idx = perm[i:i + bs]
-                xw, xs = feature_views(xt[idx], self.feature_noise, gen)
-                yield idx, xw, xs
+            for idx, *v in loader:
+                with torch.no_grad():
+                    f = F.normalize(self.model.encode_image(torch.cat(v).to(dev)).float(), dim=1)
+                idx = idx.to(dev)
+                if weak_is_eval: yield idx, x0t[idx], f
+                else: yield idx, f[:len(idx)], f[len(idx):]
 
         with _Frozen(self.model), self._threads():
-            self._train(n, batches, xt, y, m, eval_labels, gen, dev, tower, scale)
-        self.labels_ = self.predict(x)
-        return self
+            self._train(n, batches, x0t, y, m, eval_labels, gen, dev, tower, scale)
+    self.labels_ = self.predict(x0)
+    return self
 
-    @torch.no_grad()
-    def encode_images(self,
-                      images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
-                      preprocess,  # PIL image -> tensor (e.g. the eval view of `clip_views`)
-                      batch_size: int = 256,  # images per forward pass
-                      num_workers: int = 0,  # image decoding processes
-                     ) -> np.ndarray:  # (N, d) unit rows
-        "Unit-norm image features (N x d) of `images` through the frozen image encoder."
-        _, dev, _ = self._setup()
-        loader = torch.utils.data.DataLoader(_ImageViews(images, [preprocess]), batch_size=batch_size,
-                                             num_workers=num_workers)
-        with _Frozen(self.model), self._threads():
-            out = [F.normalize(self.model.encode_image(v.to(dev)).float(), dim=1).cpu() for _, v in loader]
-        return torch.cat(out).numpy()
+# %% ../nbs/15_centers.ipynb #89501ad5
+@patch
+def _check_fitted(self: SemanticCenters):
+    if not hasattr(self, "centers_"): raise ValueError("this SemanticCenters is not fitted yet: call fit first")
 
-    def fit_images(self,
-                   images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
-                   pseudo_labels,  # (N,) integer pseudo-labels
-                   mask=None,  # (N,) bool, the high-quality set (None: all)
-                   preprocess_weak=None,  # weak-view transform (see `clip_views`)
-                   preprocess_strong=None,  # strong-view transform
-                   preprocess_eval=None,  # eval-view transform (default: the weak one)
-                   eval_labels=None,  # true labels, for monitoring only
-                   num_workers: int = 0,  # image decoding processes
-                   encode_batch_size: int = 256,  # batch of the eval-view encoding
-                   image_features=None,  # (N, d) eval-view features already computed (e.g. the cache): skips encoding them
-                  ):
-        "Learn the centers from images, encoding augmented views with the frozen image encoder."
-        if preprocess_weak is None or preprocess_strong is None:
-            raise ValueError("fit_images needs preprocess_weak and preprocess_strong (see clip_views)")
-        n = len(images)
-        self.classes_, y, m = self._check_labels(pseudo_labels, mask, n)
-        tower, dev, scale = self._setup()
-        preprocess_eval = preprocess_eval or preprocess_weak
-        weak_is_eval = preprocess_weak is preprocess_eval  # a deterministic weak view (TAC's): encode it once
-        seed = self._seed()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            if image_features is None:
-                x0 = self.encode_images(images, preprocess_eval, encode_batch_size, num_workers)
-            else:
-                x0 = l2_normalize(check_features(image_features, "image_features"))
-                if len(x0) != n: raise ValueError(f"image_features has {len(x0)} rows for {n} images")
-            self.image_features_ = x0
-            x0t = torch.from_numpy(x0).to(dev)
-            gen = torch.Generator().manual_seed(seed)
-            views = [preprocess_strong] if weak_is_eval else [preprocess_weak, preprocess_strong]
-            loader = torch.utils.data.DataLoader(_ImageViews(images, views), batch_size=self.batch_size, shuffle=True,
-                                                 num_workers=num_workers, generator=torch.Generator().manual_seed(seed))
+@patch
+def predict_proba(self: SemanticCenters,
+                  image_features,  # (N, d) image features
+                 ) -> np.ndarray:  # (N, K), columns in the order of `classes_`
+    "p(c|x) = softmax_c(logit_scale * cos(x, t_c)), columns in the order of `classes_`."
+    self._check_fitted()
+    x = l2_normalize(check_features(image_features, "image_features"))
+    z = self.logit_scale_ * x @ self.centers_.T
+    z = np.exp(z - z.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
 
-            def batches(epoch):
-                for idx, *v in loader:
-                    with torch.no_grad():
-                        f = F.normalize(self.model.encode_image(torch.cat(v).to(dev)).float(), dim=1)
-                    idx = idx.to(dev)
-                    if weak_is_eval: yield idx, x0t[idx], f
-                    else: yield idx, f[:len(idx)], f[len(idx):]
+@patch
+def predict(self: SemanticCenters,
+            image_features,  # (N, d) image features
+           ) -> np.ndarray:  # (N,) pseudo-label ids
+    "The pseudo-label id of each image's nearest center (Eq. 14)."
+    self._check_fitted()
+    x = l2_normalize(check_features(image_features, "image_features"))
+    if x.shape[1] != self.centers_.shape[1]:
+        raise ValueError(f"image features have dim {x.shape[1]}, the centers {self.centers_.shape[1]}")
+    return self.classes_[(x @ self.centers_.T).argmax(1)]
 
-            with _Frozen(self.model), self._threads():
-                self._train(n, batches, x0t, y, m, eval_labels, gen, dev, tower, scale)
-        self.labels_ = self.predict(x0)
-        return self
-
-    # ---- inference ---------------------------------------------------------------------------
-    def _check_fitted(self):
-        if not hasattr(self, "centers_"): raise ValueError("this SemanticCenters is not fitted yet: call fit first")
-
-    def predict_proba(self,
-                      image_features,  # (N, d) image features
-                     ) -> np.ndarray:  # (N, K), columns in the order of `classes_`
-        "p(c|x) = softmax_c(logit_scale * cos(x, t_c)), columns in the order of `classes_`."
-        self._check_fitted()
-        x = l2_normalize(check_features(image_features, "image_features"))
-        z = self.logit_scale_ * x @ self.centers_.T
-        z = np.exp(z - z.max(1, keepdims=True))
-        return z / z.sum(1, keepdims=True)
-
-    def predict(self,
+@patch
+def fit_predict(self: SemanticCenters,
                 image_features,  # (N, d) image features
-               ) -> np.ndarray:  # (N,) pseudo-label ids
-        "The pseudo-label id of each image's nearest center (Eq. 14)."
-        self._check_fitted()
-        x = l2_normalize(check_features(image_features, "image_features"))
-        if x.shape[1] != self.centers_.shape[1]:
-            raise ValueError(f"image features have dim {x.shape[1]}, the centers {self.centers_.shape[1]}")
-        return self.classes_[(x @ self.centers_.T).argmax(1)]
+                pseudo_labels,  # (N,) integer pseudo-labels
+                mask=None,  # (N,) bool, the high-quality set (None: all)
+                **kwargs,  # more arguments of `fit` (eval_labels)
+               ) -> np.ndarray:  # `labels_`
+    "Fit on features and return `labels_`."
+    return self.fit(image_features, pseudo_labels, mask, **kwargs).labels_
 
-    def fit_predict(self,
-                    image_features,  # (N, d) image features
-                    pseudo_labels,  # (N,) integer pseudo-labels
-                    mask=None,  # (N,) bool, the high-quality set (None: all)
-                    **kwargs,  # more arguments of `fit` (eval_labels)
-                   ) -> np.ndarray:  # `labels_`
-        "Fit on features and return `labels_`."
-        return self.fit(image_features, pseudo_labels, mask, **kwargs).labels_
-
-    def describe_centers(self,
-                         nouns,  # candidate nouns
-                         noun_features,  # (M, d) their text features
-                         k: int = 3,  # nouns per center
-                        ) -> list[list[str]]:  # per center, its k nearest nouns
-        "The `k` nouns whose text features are most similar to each learned center (the paper's Table 3)."
-        self._check_fitted()
-        t = l2_normalize(check_features(noun_features, "noun_features"))
-        if len(nouns) != len(t): raise ValueError(f"{len(nouns)} nouns but {len(t)} noun feature rows")
-        if t.shape[1] != self.centers_.shape[1]:
-            raise ValueError(f"noun features have dim {t.shape[1]}, the centers {self.centers_.shape[1]}")
-        k = min(k, len(t))
-        top = np.argsort(-(self.centers_ @ t.T), axis=1, kind="stable")[:, :k]
-        return [[nouns[j] for j in row] for row in top]
+@patch
+def describe_centers(self: SemanticCenters,
+                     nouns,  # candidate nouns
+                     noun_features,  # (M, d) their text features
+                     k: int = 3,  # nouns per center
+                    ) -> list[list[str]]:  # per center, its k nearest nouns
+    "The `k` nouns whose text features are most similar to each learned center (the paper's Table 3)."
+    self._check_fitted()
+    t = l2_normalize(check_features(noun_features, "noun_features"))
+    if len(nouns) != len(t): raise ValueError(f"{len(nouns)} nouns but {len(t)} noun feature rows")
+    if t.shape[1] != self.centers_.shape[1]:
+        raise ValueError(f"noun features have dim {t.shape[1]}, the centers {self.centers_.shape[1]}")
+    k = min(k, len(t))
+    top = np.argsort(-(self.centers_ @ t.T), axis=1, kind="stable")[:, :k]
+    return [[nouns[j] for j in row] for row in top]
