@@ -336,8 +336,8 @@ def fit(self: SemanticCenters,
     return self
 
 # %% ../nbs/15_centers.ipynb #c581ddd7
-@torch.no_grad()
 @patch
+@torch.no_grad()
 def encode_images(self: SemanticCenters,
                   images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
                   preprocess,  # PIL image -> tensor (e.g. the eval view of `clip_views`)
