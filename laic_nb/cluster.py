@@ -57,10 +57,10 @@ def validate_images(
     X, # (N, d) image features: array-like or torch tensor
     reset: bool = True, # True in `fit` (records `n_features_in_`), False in `predict`/`transform` (checks it)
 ) -> np.ndarray: # `X` as a C-contiguous float32 array
-    "scikit-learn's `validate_data` (dense; in `fit` at least 2 images; at least 2 features), then `core`'s finite rule."
+    "scikit-learn's `validate_data` (dense; in `fit` at least 2 images of at least 2 features), then `core`'s finite rule."
     if hasattr(X, "detach"): X = X.detach().cpu().numpy()
-    x = validate_data(estimator, X, reset=reset, dtype=np.float32, ensure_all_finite=False,
-                      ensure_min_samples=2 if reset else 1, ensure_min_features=2)
+    x = validate_data(estimator, X, reset=reset, dtype=np.float32, ensure_all_finite=False,  # fit: >= 2 images, >= 2 features
+                      ensure_min_samples=2 if reset else 1, ensure_min_features=2 if reset else 1)  # later: the width of fit
     return check_features(x, "X")
 
 def _spectral_labels(affinity, n_clusters, max_clusters: int, assign_labels: str, random_state):
@@ -71,7 +71,7 @@ def _spectral_labels(affinity, n_clusters, max_clusters: int, assign_labels: str
     return (*_spectral_clustering(a, int(n_clusters), assign_labels, random_state), int(n_clusters))
 
 def _check_k(n_clusters, n: int):
-    "The data-dependent half of the `n_clusters` rule: 2 <= K <= N, or N >= 3 for the eigengap."
+    "The data-dependent half of the `n_clusters` rule: K <= N, or N >= 3 for the eigengap."
     if n_clusters is not None: check_n_clusters(n_clusters, n)
     elif n < 3: raise ValueError(f"n_clusters=None estimates K in [2, N - 1], which needs N >= 3 images, got N={n}: pass n_clusters")
 
@@ -221,7 +221,7 @@ def fit(self: NTKSpectralClustering,
 class ClipKMeans(ClusterMixin, BaseEstimator):
     "k-means on L2-normalised image features (the image-only baseline)."
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],  # 2 <= K <= N is checked with the data
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],  # K <= N is checked with the data
         "random_state": ["random_state", np.random.Generator],
         "n_init": [Interval(Integral, 1, None, closed="left")],
     }
@@ -250,7 +250,7 @@ class ClipKMeans(ClusterMixin, BaseEstimator):
 class ClipSpectralClustering(ClusterMixin, BaseEstimator):
     "Spectral clustering on an image-only graph: kNN cosine ('cosine_knn', union or mutual) or dense RBF ('rbf')."
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],  # 2 <= K <= N is checked with the data
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],  # K <= N is checked with the data
         "affinity": [StrOptions({"cosine_knn", "rbf"})],
         "knn": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state", np.random.Generator],

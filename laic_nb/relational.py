@@ -7,7 +7,7 @@ from __future__ import annotations
 from numbers import Integral, Real
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
@@ -84,7 +84,7 @@ def candidate_nouns(
     return np.sort(np.concatenate(keep))
 
 # %% ../nbs/14_relational.ipynb #294206d2
-class RelationalKMeans(ClusterMixin, BaseEstimator):
+class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     "The second paper's no-train baseline: k-means on the rows of the image-text relational matrix."
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],  # K <= N is checked with the data
@@ -110,6 +110,11 @@ class RelationalKMeans(ClusterMixin, BaseEstimator):
                 ):
         self.n_clusters, self.text_features, self.lam, self.per_center = n_clusters, text_features, lam, per_center
         self.n_centers, self.filter_nouns, self.n_init, self.random_state = n_centers, filter_nouns, n_init, random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # C is float32 whatever the input's precision
+        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self,

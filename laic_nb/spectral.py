@@ -57,10 +57,10 @@ def check_n_clusters(
     n_clusters, # the number of clusters asked for
     n: int, # N, the number of points
 ) -> int: # `n_clusters` as an int
-    "`ValueError` unless `n_clusters` is an integer with 2 <= n_clusters <= n."
+    "`ValueError` unless `n_clusters` is an integer with 1 <= n_clusters <= n (1: every point in one cluster)."
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)):
         raise ValueError(f"n_clusters must be an integer, got {n_clusters!r}")
-    if not 2 <= n_clusters <= n: raise ValueError(f"n_clusters must satisfy 2 <= n_clusters <= N = {n}, got {n_clusters}")
+    if not 1 <= n_clusters <= n: raise ValueError(f"n_clusters must satisfy 1 <= n_clusters <= N = {n}, got {n_clusters}")
     return int(n_clusters)
 
 # %% ../nbs/10_spectral.ipynb #e55744d8
@@ -124,8 +124,9 @@ def _dense_top_eigenpairs(a: np.ndarray, k: int, rng, tol: float):
     tol = max(tol, 1e-6) if a.dtype == np.float32 else tol  # ARPACK cannot reach 1e-8 through float32 products
     return _arpack_top(LinearOperator((n, n), matvec=matvec, dtype=np.float64), k, rng, tol)
 
-def _top_eigenpairs(a, k: int, random_state=0, normalized: bool = False, tol: float = 1e-8, min_component_size: int = 1):
-    "`top_eigenpairs` of `a` in the cores' form, 1 <= k <= N (trusted)."
+def _top_eigenpairs(a, k: int, random_state=0, normalized: bool = False, tol: float = 1e-8, min_component_size: int = 1,
+                    at_most: bool = False):
+    "`top_eigenpairs` of `a` in the cores' form, 1 <= k <= N (trusted); `at_most`: fewer than k pairs rather than an error."
     if not normalized and not sp.issparse(a):  # a dense graph with every pair linked (RAD's): no copies
         if not _use_eigh(a.shape[0], k) and _all_positive_off_diagonal(a):
             return _dense_top_eigenpairs(a, k, check_random_state(random_state), tol)
@@ -152,6 +153,7 @@ def _top_eigenpairs(a, k: int, random_state=0, normalized: bool = False, tol: fl
     # global order: eigenvalue (rounded to absorb solver noise) desc, then larger component first
     keyval = np.round([c[0] for c in cands], 9)
     order = np.lexsort((np.arange(len(cands)), -np.array([c[1] for c in cands]), -keyval))[:k]
+    if len(order) < k and at_most: k = len(order)
     if len(order) < k:
         raise ValueError(f"only {len(order)} eigenvectors live on components of >= {min_component_size} nodes, "
                          f"{k} requested: the graph is too fragmented; increase knn or lower min_component_size")
@@ -306,7 +308,10 @@ def estimate_n_clusters(
 def _spectral_clustering_auto_k(a, max_clusters: int, assign_labels: str = "discretize", random_state=0):
     "(labels, assigned, K) with K by the eigengap, for `a` in the cores' form and 2 <= max_clusters <= N - 1 (trusted): one eigensolve."
     min_component_size = max(2, a.shape[0] // (10 * max_clusters))
-    vals, vecs = _top_eigenpairs(a, max_clusters + 1, random_state, min_component_size=min_component_size)
+    vals, vecs = _top_eigenpairs(a, max_clusters + 1, random_state, min_component_size=min_component_size, at_most=True)
+    if len(vals) < 3:
+        raise ValueError(f"the graph is too fragmented to estimate K (only {len(vals)} eigenvectors live on components of "
+                         f">= {min_component_size} nodes): increase knn, or pass n_clusters")
     k = _eigengap(vals)
     labels, assigned = _spectral_clustering(a, k, assign_labels, random_state, min_component_size, vectors=vecs[:, :k])
     return labels, assigned, k
