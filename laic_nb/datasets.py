@@ -4,16 +4,22 @@
 
 # %% ../nbs/06_datasets.ipynb #5ab984bf
 from __future__ import annotations
-import gzip, hashlib, os, pickle, struct, warnings
+import gzip, hashlib, json, os, pickle, struct, tomllib, warnings
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 import numpy as np
 from .core import check_random_state
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES', 'IMAGENET10', 'IMAGENET_DOGS', 'DATASETS',
-           'load_image', 'to_pil', 'PreparedImages', 'collate_prepared', 'stratified_indices', 'ImageFolder',
-           'ArrayImages', 'read_idx', 'load_fashion_mnist', 'DatasetUnavailableError', 'default_data_dir',
-           'TorchvisionImages', 'Subset', 'load_dataset', 'open_images']
+__all__ = ['IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES', 'RESOURCES', 'IMAGENET_CLASSES_FILE',
+           'CLASS_SUBSETS_FILE', 'IMAGENET10', 'IMAGENET_DOGS', 'IMAGENET_C_CORRUPTIONS', 'DATASET_CARDS', 'DATASETS',
+           'CIFAR10_CLASSES', 'CIFAR_MANIFEST', 'PROFILES_FILE', 'PROFILE_VALUES', 'load_image', 'to_pil',
+           'PreparedImages', 'collate_prepared', 'stratified_indices', 'ImageFolder', 'ArrayImages', 'read_idx',
+           'load_fashion_mnist', 'imagenet_classes', 'class_subset', 'DatasetCard', 'DatasetUnavailableError',
+           'default_data_dir', 'canonical_dataset', 'dataset_card', 'parse_dataset_spec', 'dataset_root',
+           'TorchvisionImages', 'ImageList', 'Subset', 'write_cifar10', 'read_coop_split', 'load_dataset',
+           'open_images', 'benchmark_profile']
 
 # %% ../nbs/06_datasets.ipynb #7bb406e8
 def load_image(
@@ -220,32 +226,167 @@ def load_fashion_mnist(
                                 f"(Debian/Ubuntu) or pass root= a folder with the IDX files")
     return ArrayImages(read_idx(img), read_idx(lab).astype(np.int64), FASHION_MNIST_CLASSES, name=f"fashion-mnist-{split}")
 
-# %% ../nbs/06_datasets.ipynb #d6bd3d13
-IMAGENET10 = {"n02056570": "king penguin", "n02085936": "Maltese dog", "n02128757": "snow leopard",
-              "n02690373": "airliner", "n02692877": "airship", "n03095699": "container ship",
-              "n04254680": "soccer ball", "n04285008": "sports car", "n04467665": "trailer truck",
-              "n07747607": "orange"}
-IMAGENET_DOGS = {"n02085936": "Maltese dog", "n02086646": "Blenheim spaniel", "n02088238": "basset",
-                 "n02091467": "Norwegian elkhound", "n02097130": "giant schnauzer", "n02099601": "golden retriever",
-                 "n02101388": "Brittany spaniel", "n02101556": "clumber", "n02102177": "Welsh springer spaniel",
-                 "n02105056": "groenendael", "n02105412": "kelpie", "n02105855": "Shetland sheepdog",
-                 "n02107142": "Doberman", "n02110958": "pug", "n02112137": "chow"}
+# %% ../nbs/06_datasets.ipynb #807076b0
+RESOURCES = Path(__file__).parent / "resources" if "__file__" in globals() else Path("../laic_nb/resources")
+IMAGENET_CLASSES_FILE = RESOURCES / "imagenet_classes.tsv"
+CLASS_SUBSETS_FILE = RESOURCES / "class_subsets.toml"
+
+@lru_cache(maxsize=1)
+def _imagenet_rows() -> tuple:
+    lines = IMAGENET_CLASSES_FILE.read_text(encoding="utf-8").splitlines()
+    return tuple(tuple(line.split("\t")) for line in lines if line and not line.startswith("#"))
+
+def imagenet_classes() -> dict[str, str]:  # {WordNet id: name}, in ImageNet-1K's class-index order
+    "The 1,000 classes of ImageNet-1K (ILSVRC-2012): WordNet id -> readable name, in class-index order."
+    return dict(_imagenet_rows())
+
+@lru_cache(maxsize=1)
+def _class_subsets() -> dict: return tomllib.loads(CLASS_SUBSETS_FILE.read_text(encoding="utf-8"))
+
+def class_subset(
+    name: str,  # a table of class_subsets.toml: 'imagenet10', 'imagenet-dogs', 'imagenet-r' or 'imagenet-a'
+) -> dict[str, str]:  # {WordNet id: name}, in the subset's label order
+    "The ImageNet classes of a published subset, with their names (the file names each list's source)."
+    subsets = _class_subsets()
+    if name not in subsets: raise ValueError(f"unknown class subset {name!r}: choose one of {', '.join(subsets)}")
+    names = imagenet_classes()
+    return {w: names[w] for w in subsets[name]["wnids"]}
+
+IMAGENET10, IMAGENET_DOGS = class_subset("imagenet10"), class_subset("imagenet-dogs")
+
+# %% ../nbs/06_datasets.ipynb #73a8990a
+@dataclass(frozen=True)
+class DatasetCard:
+    "What the book knows about a benchmark dataset: its classes, files, folder layout and splits."
+    name: str  # the canonical name, a key of `DATASETS`
+    title: str  # as the papers print it
+    n_classes: int  # K
+    source: str  # "torchvision" (a torchvision class reads the files) or "local" (a folder laid out as `layout`)
+    fetch: str  # what `download=True` fetches, or where the files come from
+    layout: str  # the folder layout under the root, in one line
+    splits: dict  # split name -> what it holds, as the papers use it
+    folder: str = "torchvision"  # the root's folder under `default_data_dir()`
+    downloadable: bool = False  # whether `download=True` can fetch the images
+    protocols: tuple = ("official",)  # how splits are made: 'official' files or CoOp's split file; the first is the default
+    coop_split: str | None = None  # CoOp's split file, when there is one
+    image_dir: str | None = None  # the folder under the root that the split file's image paths are relative to
+    parameters: tuple = ()  # parts of the name after ':' (ImageNet-C: corruption and severity)
+    aliases: tuple = ()  # other spellings of the name
+
+IMAGENET_C_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+                          "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
+                          "jpeg_compression", "speckle_noise", "gaussian_blur", "spatter", "saturate")  # 15 + 4 extra
+_COOP = "CoOp's split file (github.com/KaiyangZhou/CoOp, DATASETS.md links it)"
+_IN_TRAIN = "ImageNet-1K train: nouns are selected (and paper 2 fitted) on it"
+_IN_ROOT = "<root>/train/<wnid>/ (ImageNet-1K train; with ILSVRC2012_devkit_t12.tar.gz as for imagenet)"
+
+DATASET_CARDS = {c.name: c for c in (
+    DatasetCard("cifar10", "CIFAR-10", 10, "torchvision", "CIFAR-10 python archive, 163 MB",
+                "<root>/cifar-10-batches-py/ with data_batch_1..5, test_batch, batches.meta",
+                {"train": "50,000 images", "test": "10,000 images"}, downloadable=True),
+    DatasetCard("cifar20", "CIFAR-20", 20, "torchvision", "CIFAR-100 python archive, 161 MB (coarse labels)",
+                "<root>/cifar-100-python/ with train, test, meta",
+                {"train": "50,000 images, 20 superclasses", "test": "10,000 images"}, downloadable=True),
+    DatasetCard("cifar100", "CIFAR-100", 100, "torchvision", "CIFAR-100 python archive, 161 MB",
+                "<root>/cifar-100-python/ with train, test, meta",
+                {"train": "50,000 images", "test": "10,000 images"}, downloadable=True),
+    DatasetCard("stl10", "STL-10", 10, "torchvision", "STL-10 binary archive, 2.6 GB",
+                "<root>/stl10_binary/ with train_X.bin, train_y.bin, test_X.bin, test_y.bin, class_names.txt",
+                {"train": "5,000 labelled images", "test": "8,000 images", "unlabeled": "100,000 images, no labels"},
+                downloadable=True),
+    DatasetCard("dtd", "DTD", 47, "torchvision", "DTD archive, 0.6 GB",
+                "<root>/dtd/dtd/ with images/<class>/ and labels/ (dtd@coop: split_zhou_DescribableTextures.json beside images/)",
+                {"train": "official partition 1: 1,880 images (dtd@coop: 2,820)", "val": "1,880 (coop: 1,128)",
+                 "test": "1,880 (coop: 1,692)"}, downloadable=True, protocols=("official", "coop"),
+                coop_split="split_zhou_DescribableTextures.json", image_dir="dtd/dtd/images"),
+    DatasetCard("flowers102", "Flowers-102", 102, "torchvision", "Flowers-102 images and labels, 0.35 GB",
+                "<root>/flowers-102/ with jpg/, imagelabels.mat, setid.mat (flowers102@coop: split_zhou_OxfordFlowers.json beside jpg/)",
+                {"train": "official: 1,020 images (flowers102@coop: 4,093)", "val": "1,020 (coop: 1,633)",
+                 "test": "6,149 (coop: 2,463)"}, downloadable=True, protocols=("official", "coop"),
+                coop_split="split_zhou_OxfordFlowers.json", image_dir="flowers-102/jpg", aliases=("oxford-flowers",)),
+    DatasetCard("food101", "Food-101", 101, "torchvision", "Food-101 archive, 5.0 GB",
+                "<root>/food-101/ with images/<class>/, meta/train.json, meta/test.json (food101@coop: split_zhou_Food101.json "
+                "beside images/)", {"train": "official: 75,750 images (food101@coop: 50,500)", "val": "coop only: 20,200",
+                                    "test": "25,250 (coop: 30,300)"}, downloadable=True, protocols=("official", "coop"),
+                coop_split="split_zhou_Food101.json", image_dir="food-101/images"),
+    DatasetCard("pets", "Oxford-IIIT Pets", 37, "torchvision", "Oxford-IIIT Pets images and annotations, 0.8 GB",
+                "<root>/oxford-iiit-pet/ with images/ and annotations/trainval.txt, annotations/test.txt",
+                {"train": "official trainval: 3,680 images (= CoOp's train + val)", "test": "3,669 (= CoOp's test)"},
+                downloadable=True, aliases=("oxford-pets", "oxford-iiit-pet")),
+    DatasetCard("imagenet10", "ImageNet-10", 10, "local", "a local ImageNet folder (<root>/train|val/<wnid>/); no download",
+                "a local ImageNet folder: <root>/train/<wnid>/ and <root>/val/<wnid>/",
+                {"train": "13,000 ImageNet-1K training images", "test": "the 500 validation images"}, folder="imagenet10"),
+    DatasetCard("imagenet-dogs", "ImageNet-Dogs", 15, "local", "a local ImageNet folder (<root>/train|val/<wnid>/); no download",
+                "a local ImageNet folder: <root>/train/<wnid>/ and <root>/val/<wnid>/",
+                {"train": "19,500 ImageNet-1K training images", "test": "the 750 validation images"}, folder="imagenet-dogs"),
+    DatasetCard("ucf101", "UCF-101", 101, "local", "a folder of UCF-101 frames (<root>/<class>/...); no download",
+                "<root>/<split>/<class>/.../*.jpg or <root>/<class>/.../*.jpg (frames extracted from the videos)",
+                {"train": "<root>/train/ (or the whole folder)", "test": "<root>/test/ (or the whole folder)"},
+                folder="ucf101"),
+    DatasetCard("fashion-mnist", "Fashion-MNIST", 10, "local", "Debian package dataset-fashion-mnist; no download",
+                "{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz in /usr/share/datasets/fashion-mnist/ or root=",
+                {"train": "60,000 images", "test": "10,000 images"}, folder="fashion-mnist"),
+    DatasetCard("imagenet", "ImageNet-1K", 1000, "torchvision",
+                "ILSVRC-2012 from image-net.org (after registration); no download",
+                "<root>/ILSVRC2012_devkit_t12.tar.gz (or the meta.bin torchvision writes from it), <root>/train/<wnid>/ "
+                "and <root>/val/<wnid>/ (or ILSVRC2012_img_train.tar / ILSVRC2012_img_val.tar there, unpacked on first use)",
+                {"train": "1,281,167 images", "test": "the 50,000 validation images"}, folder="imagenet",
+                aliases=("imagenet1k", "ilsvrc2012")),
+    DatasetCard("imagenet-v2", "ImageNet-V2", 1000, "local",
+                "ImageNetV2 MatchedFrequency (imagenetv2-matched-frequency.tar.gz, github.com/modestyachts/ImageNetV2) "
+                "beside a local ImageNet-1K; no download",
+                f"{_IN_ROOT} and <root>/imagenetv2-matched-frequency-format-val/<class index 0-999>/",
+                {"train": _IN_TRAIN, "test": "10,000 images, 10 per class"}, folder="imagenet"),
+    DatasetCard("imagenet-sketch", "ImageNet-Sketch", 1000, "local",
+                "ImageNet-Sketch (github.com/HaohanWang/ImageNet-Sketch) beside a local ImageNet-1K; no download",
+                f"{_IN_ROOT} and <root>/sketch/<wnid>/ (the archive unpacked; or <root>/imagenet-sketch/images/<wnid>/)",
+                {"train": _IN_TRAIN, "test": "50,889 sketches"}, folder="imagenet", aliases=("imagenet-s",)),
+    DatasetCard("imagenet-r", "ImageNet-R", 200, "local",
+                "ImageNet-R (imagenet-r.tar, github.com/hendrycks/imagenet-r) beside a local ImageNet-1K; no download",
+                f"{_IN_ROOT} and <root>/imagenet-r/<wnid>/ (imagenet-r.tar unpacked)",
+                {"train": "ImageNet-1K train, its 200 ImageNet-R classes", "test": "30,000 renditions"}, folder="imagenet"),
+    DatasetCard("imagenet-a", "ImageNet-A", 200, "local",
+                "ImageNet-A (imagenet-a.tar, github.com/hendrycks/natural-adv-examples) beside a local ImageNet-1K; no download",
+                f"{_IN_ROOT} and <root>/imagenet-a/<wnid>/ (imagenet-a.tar unpacked)",
+                {"train": "ImageNet-1K train, its 200 ImageNet-A classes", "test": "7,500 natural adversarial examples"},
+                folder="imagenet"),
+    DatasetCard("imagenet-c", "ImageNet-C", 1000, "local",
+                "ImageNet-C (github.com/hendrycks/robustness: noise, blur, weather, digital and extra tarballs) beside a "
+                "local ImageNet-1K; no download",
+                f"{_IN_ROOT} and <root>/imagenet-c/<corruption>/<severity 1-5>/<wnid>/ (the tarballs unpacked there)",
+                {"train": _IN_TRAIN, "test": "the 50,000 validation images under one corruption and severity"},
+                folder="imagenet", parameters=("corruption", "severity")),
+    DatasetCard("fgvc-aircraft", "FGVC-Aircraft", 100, "torchvision", "FGVC-Aircraft archive fgvc-aircraft-2013b.tar.gz, 2.6 GB",
+                "<root>/fgvc-aircraft-2013b/data/ with images/, variants.txt, images_variant_{train,val,trainval,test}.txt",
+                {"train": "3,334 images (= CoOp's train)", "val": "3,333", "trainval": "6,667", "test": "3,333 (= CoOp's test)"},
+                downloadable=True, aliases=("aircraft",)),
+    DatasetCard("stanford-cars", "Stanford Cars", 196, "torchvision",
+                "no download (the original URL is gone): a copy of the Stanford Cars files",
+                "<root>/stanford_cars/ with devkit/, cars_train/, cars_test/, cars_test_annos_withlabels.mat",
+                {"train": "8,144 images (= CoOp's train + val)", "test": "8,041 (= CoOp's test)"}, aliases=("cars",)),
+    DatasetCard("caltech101", "Caltech-101", 100, "torchvision",
+                f"Caltech-101 archive caltech-101.zip (data.caltech.edu), plus {_COOP}",
+                "<root>/caltech101/ with 101_ObjectCategories/<class>/ and split_zhou_Caltech101.json",
+                {"train": "CoOp: 4,128 images, 100 classes (no BACKGROUND_Google, no Faces_easy)", "val": "1,649",
+                 "test": "2,465"}, downloadable=True, protocols=("coop",), coop_split="split_zhou_Caltech101.json",
+                image_dir="caltech101/101_ObjectCategories"),
+    DatasetCard("sun397", "SUN397", 397, "torchvision", f"SUN397.tar.gz (vision.princeton.edu), plus {_COOP}",
+                "<root>/SUN397/ with ClassName.txt, a/abbey/..., and split_zhou_SUN397.json",
+                {"train": "CoOp: 15,880 images", "val": "3,970", "test": "19,850"}, downloadable=True,
+                protocols=("coop",), coop_split="split_zhou_SUN397.json", image_dir="SUN397"),
+    DatasetCard("eurosat", "EuroSAT", 10, "torchvision", f"EuroSAT.zip (RGB; Hugging Face torchgeo/eurosat), plus {_COOP}",
+                "<root>/eurosat/ with 2750/<class>/ and split_zhou_EuroSAT.json",
+                {"train": "CoOp: 13,500 images", "val": "5,400", "test": "8,100"}, downloadable=True,
+                protocols=("coop",), coop_split="split_zhou_EuroSAT.json", image_dir="eurosat/2750"),
+    DatasetCard("places365", "Places365", 365, "torchvision",
+                "Places365-Standard, 256 x 256 images (data.csail.mit.edu): devkit, val_256.tar, train_256_places365standard.tar",
+                "<root>/ with categories_places365.txt, places365_train_standard.txt, places365_val.txt, "
+                "data_256_standard/, val_256/", {"train": "Places365-Standard train: 1,803,460 images",
+                                                 "test": "the 36,500 validation images"}, downloadable=True),
+)}
 
 # name: (number of classes, source, what a download fetches / where the data must be)
-DATASETS = {
-    "cifar10": (10, "torchvision", "CIFAR-10 python archive, 163 MB"),
-    "cifar20": (20, "torchvision", "CIFAR-100 python archive, 161 MB (coarse labels)"),
-    "cifar100": (100, "torchvision", "CIFAR-100 python archive, 161 MB"),
-    "stl10": (10, "torchvision", "STL-10 binary archive, 2.6 GB"),
-    "dtd": (47, "torchvision", "DTD archive, 0.6 GB"),
-    "flowers102": (102, "torchvision", "Flowers-102 images and labels, 0.35 GB"),
-    "food101": (101, "torchvision", "Food-101 archive, 5.0 GB"),
-    "pets": (37, "torchvision", "Oxford-IIIT Pets images and annotations, 0.8 GB"),
-    "imagenet10": (10, "local", "a local ImageNet folder (<root>/train|val/<wnid>/); no download"),
-    "imagenet-dogs": (15, "local", "a local ImageNet folder (<root>/train|val/<wnid>/); no download"),
-    "ucf101": (101, "local", "a folder of UCF-101 frames (<root>/<class>/...); no download"),
-    "fashion-mnist": (10, "local", "Debian package dataset-fashion-mnist; no download"),
-}
+DATASETS = {name: (c.n_classes, c.source, c.fetch) for name, c in DATASET_CARDS.items()}
 
 class DatasetUnavailableError(RuntimeError):
     "A named dataset is neither on disk nor downloadable."
@@ -254,7 +395,77 @@ def default_data_dir() -> Path:  # where named datasets are looked for and downl
     "`$LAIC_DATA`, else `~/.cache/laic_nb/data`."
     return Path(os.environ.get("LAIC_DATA") or Path.home() / ".cache" / "laic_nb" / "data").expanduser()
 
-# %% ../nbs/06_datasets.ipynb #ed27254c
+# %% ../nbs/06_datasets.ipynb #72d99d89
+def _compact(name: str) -> str: return str(name).strip().lower().replace("_", "").replace("-", "")
+
+@lru_cache(maxsize=1)
+def _spellings() -> dict:
+    return {_compact(a): c.name for c in DATASET_CARDS.values() for a in (c.name, *c.aliases)}
+
+def _card_named(base: str) -> DatasetCard | None:
+    "The card of a bare dataset name in any spelling ('CIFAR-10', 'caltech_101'), or None."
+    key = _spellings().get(_compact(base))
+    return DATASET_CARDS[key] if key else None
+
+def _check_imagenet_c(corruption: str, severity: str) -> tuple[str, str]:
+    c = corruption.strip().lower().replace("-", "_")
+    if c not in IMAGENET_C_CORRUPTIONS:
+        raise ValueError(f"unknown ImageNet-C corruption {corruption!r}: choose one of {', '.join(IMAGENET_C_CORRUPTIONS)}")
+    if severity.strip() not in tuple("12345"): raise ValueError(f"ImageNet-C severity must be 1 to 5, got {severity!r}")
+    return c, severity.strip()
+
+def canonical_dataset(
+    name: str,  # a dataset name in any spelling, with its '@protocol' and ':' parameters ('DTD@CoOp', 'imagenet-c:fog:3')
+) -> str:  # e.g. 'cifar10', 'dtd@coop', 'imagenet-c:fog:3'
+    "The one spelling of a dataset name that reports and caches use; a `ValueError` naming the choices otherwise."
+    base, *params = str(name).strip().split(":")
+    base, _, protocol = base.partition("@")
+    card = _card_named(base)
+    if card is None:
+        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}, or pass a folder of images")
+    if len(params) != len(card.parameters):
+        want = "".join(f":<{p}>" for p in card.parameters)
+        raise ValueError(f"{card.name} takes {len(card.parameters)} ':' parameter(s): write it as {card.name}{want}"
+                         + (" (e.g. imagenet-c:gaussian_noise:3)" if card.name == "imagenet-c" else ""))
+    if card.name == "imagenet-c": params = _check_imagenet_c(*params)
+    protocol = protocol.strip().lower() or card.protocols[0]
+    if protocol not in card.protocols:
+        raise ValueError(f"{card.name} has no {protocol!r} splits: its protocols are {', '.join(card.protocols)}")
+    return card.name + ("" if protocol == card.protocols[0] else f"@{protocol}") + "".join(f":{p}" for p in params)
+
+def dataset_card(
+    name: str,  # a dataset name (see `canonical_dataset`)
+) -> DatasetCard:
+    "The card of a dataset name, parameters and protocol aside."
+    return DATASET_CARDS[canonical_dataset(name).split(":")[0].split("@")[0]]
+
+def _protocol(key: str) -> str:
+    "The split protocol of a canonical name."
+    base = key.split(":")[0]
+    return base.partition("@")[2] or DATASET_CARDS[base.partition("@")[0]].protocols[0]
+
+def parse_dataset_spec(
+    spec: str,  # 'name[@protocol][:parameters][:split]', e.g. 'cifar10:train', 'dtd@coop', 'imagenet-c:fog:3:test'
+) -> tuple[str, str | None]:  # (canonical name, the split or None)
+    "A dataset name and the split it ends with, if any."
+    base, *rest = str(spec).strip().split(":")
+    card = _card_named(base.partition("@")[0])
+    if card is None: return canonical_dataset(spec), None  # raises: unknown dataset
+    n = len(card.parameters)
+    if len(rest) > n + 1:
+        raise ValueError(f"too many ':' parts in {spec!r}: write {card.name}{''.join(f':<{p}>' for p in card.parameters)}[:split]")
+    return canonical_dataset(":".join([base, *rest[:n]])), (rest[n] if len(rest) > n else None)
+
+def dataset_root(
+    name: str,  # a dataset name
+    root=None,  # a folder given by the user (wins)
+) -> Path:
+    "The folder a dataset is looked for in: `root`, else its card's folder under `default_data_dir()`."
+    card = dataset_card(name)
+    if root is not None: return Path(root).expanduser()
+    return FASHION_MNIST_DIR if card.name == "fashion-mnist" else default_data_dir() / card.folder
+
+# %% ../nbs/06_datasets.ipynb #c29d7a9b
 class TorchvisionImages:
     "A torchvision dataset behind the common protocol (labels read from its metadata, not by decoding)."
     def __init__(self,
@@ -263,15 +474,51 @@ class TorchvisionImages:
                  classes,  # class names
                  name: str,  # the dataset's name
                  split: str,  # its split
+                 origin: dict | None = None,  # where files that are not the official release come from (None: official)
                 ):
         self.ds, self.labels, self.classes, self.name, self.split = ds, np.asarray(labels, dtype=np.int64), list(classes), name, split
-        self.class_names, self.skipped = [c.replace("_", " ") for c in self.classes], []
+        self.class_names, self.skipped, self.origin = [c.replace("_", " ") for c in self.classes], [], origin
     def __len__(self): return len(self.labels)
     def __getitem__(self, i):
         img = self.ds[int(i)][0]
         return img.convert("RGB")
-    def identity(self) -> dict: return dict(kind="torchvision", name=self.name, split=self.split, n=len(self))
+    def identity(self) -> dict:
+        out = dict(kind="torchvision", name=self.name, split=self.split, n=len(self))
+        return out if self.origin is None else dict(out, origin=self.origin)
     def __repr__(self): return f"TorchvisionImages({self.name} {self.split}: {len(self)} images, {len(self.classes)} classes)"
+
+class ImageList:
+    "Image files listed with their labels (a published split file), behind the common protocol."
+    def __init__(self,
+                 root,  # the folder the paths are relative to
+                 paths,  # the image files, relative to `root`
+                 labels,  # (N,) the class of each
+                 classes,  # class names, in label order
+                 name: str = "images",  # the dataset's name in reports
+                 limit: int | None = None,  # a stratified subset of this many images (None: all)
+                 random_state=0,  # seed of that subset
+                ):
+        self.root, self.name = Path(root), name
+        paths, labels = [self.root / p for p in paths], np.asarray(labels, dtype=np.int64)
+        if len(paths) != len(labels): raise ValueError(f"{len(paths)} image paths for {len(labels)} labels")
+        if limit is not None:
+            keep = stratified_indices(labels, limit, random_state)
+            paths, labels = [paths[i] for i in keep], labels[keep]
+        self.paths, self.labels, self.classes, self.skipped = paths, labels, list(classes), []
+        self.class_names = [c.replace("_", " ") for c in self.classes]
+
+    def __len__(self): return len(self.paths)
+    def __getitem__(self, i): return load_image(self.paths[i])
+
+    def identity(self) -> dict:
+        "Root, and every file's relative path, size and mtime, as an `ImageFolder`'s (a missing file is marked)."
+        h = hashlib.sha256()
+        for p in self.paths:
+            st = p.stat() if p.exists() else None
+            h.update(f"{p.relative_to(self.root)}\t{st.st_size if st else 'missing'}\t{st.st_mtime_ns if st else ''}\n".encode())
+        return dict(kind="list", name=self.name, root=str(self.root.resolve()), n=len(self.paths), files_sha256=h.hexdigest())
+
+    def __repr__(self): return f"ImageList({self.name}: {len(self)} images, {len(self.classes)} classes)"
 
 class Subset:
     "Items `indices` of a dataset (labels, classes and identity follow)."
@@ -283,6 +530,7 @@ class Subset:
         self.labels = None if ds.labels is None else np.asarray(ds.labels)[self.indices]
         self.classes, self.class_names = ds.classes, getattr(ds, "class_names", ds.classes)
         self.name, self.skipped = getattr(ds, "name", "subset"), getattr(ds, "skipped", [])
+        self.origin = getattr(ds, "origin", None)
         if hasattr(ds, "paths"): self.paths = [ds.paths[i] for i in self.indices]
     def __len__(self): return len(self.indices)
     def __getitem__(self, i): return self.ds[int(self.indices[i])]
@@ -290,84 +538,242 @@ class Subset:
         return dict(kind="subset", of=self.ds.identity(), indices_sha256=hashlib.sha256(self.indices.tobytes()).hexdigest())
     def __repr__(self): return f"Subset({len(self)} of {self.ds!r})"
 
+# %% ../nbs/06_datasets.ipynb #de8c7924
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR_MANIFEST = "laic_manifest.json"
+
+def _cifar_rows(images: np.ndarray) -> np.ndarray: return images.transpose(0, 3, 1, 2).reshape(len(images), 3 * 32 * 32)
+
+def write_cifar10(
+    root,  # the folder that gets cifar-10-batches-py/ (the root to pass to `load_dataset`)
+    train,  # (images, labels) of the training batches: (N, 32, 32, 3) uint8 and (N,) ints in [0, 10)
+    test,  # (images, labels) of the test batch, likewise
+    source: str,  # where the images come from: written to the manifest, and so into the dataset's identity
+    classes=CIFAR10_CLASSES,  # the 10 class names, in label order
+) -> Path:  # the cifar-10-batches-py folder
+    "Write images in torchvision's on-disk CIFAR-10 format, with a manifest of their checksums and source."
+    folder = Path(root).expanduser() / "cifar-10-batches-py"
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / CIFAR_MANIFEST).exists():
+        raise FileExistsError(f"{folder} holds files but no {CIFAR_MANIFEST} (the official CIFAR-10?): write elsewhere")
+    if len(classes) != 10: raise ValueError(f"CIFAR-10 has 10 classes, got {len(classes)} names")
+    parts = {}
+    for split, (x, y) in (("train", train), ("test", test)):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
+            raise ValueError(f"{split} images must be a (N, 32, 32, 3) uint8 array, got {x.dtype} {x.shape}")
+        if len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() > 9)):
+            raise ValueError(f"{split} needs one label in [0, 10) per image: {len(y)} labels for {len(x)} images")
+        parts[split] = (x, y.astype(np.int64))
+    x, y = parts["train"]
+    batches = {f"data_batch_{i + 1}": (f"training batch {i + 1} of 5", x[idx], y[idx])
+               for i, idx in enumerate(np.array_split(np.arange(len(x)), 5))}
+    batches["test_batch"] = ("testing batch 1 of 1", *parts["test"])
+    folder.mkdir(parents=True, exist_ok=True)
+    md5 = {}
+    def dump(name, obj):
+        blob = pickle.dumps(obj, protocol=2)
+        (folder / name).write_bytes(blob); md5[name] = hashlib.md5(blob).hexdigest()
+    for name, (label, xb, yb) in batches.items():
+        dump(name, {"batch_label": label, "labels": [int(v) for v in yb], "data": _cifar_rows(xb),
+                    "filenames": [f"{name}_{j:05d}.png" for j in range(len(yb))]})
+    dump("batches.meta", {"label_names": list(classes), "num_cases_per_batch": max(len(v[1]) for v in batches.values()),
+                          "num_vis": 3 * 32 * 32})
+    (folder / CIFAR_MANIFEST).write_text(json.dumps(dict(format="torchvision cifar-10-batches-py", source=source, md5=md5),
+                                                    indent=1), encoding="utf-8")
+    return folder
+
+def _cifar10(root: Path, train: bool, download: bool):
+    "torchvision's CIFAR-10 and None; for files `write_cifar10` wrote, checked against their manifest, and their origin."
+    import torchvision.datasets as tvd
+    manifest = root / tvd.CIFAR10.base_folder / CIFAR_MANIFEST
+    if not manifest.is_file(): return tvd.CIFAR10(root, train=train, download=download), None
+    info = json.loads(manifest.read_text(encoding="utf-8"))
+    md5 = info["md5"]
+    ds = tvd.CIFAR10.__new__(tvd.CIFAR10)  # torchvision's reader, with this folder's file list and checksums
+    ds.train_list = [[f, md5.get(f)] for f, _ in tvd.CIFAR10.train_list]
+    ds.test_list = [[f, md5.get(f)] for f, _ in tvd.CIFAR10.test_list]
+    ds.meta = dict(tvd.CIFAR10.meta, md5=md5.get(tvd.CIFAR10.meta["filename"]))
+    if None in [m for _, m in ds.train_list + ds.test_list] + [ds.meta["md5"]]:
+        raise DatasetUnavailableError(f"cifar10: {manifest} lacks checksums: write the folder again with write_cifar10")
+    try: tvd.CIFAR10.__init__(ds, root, train=train, download=False)
+    except RuntimeError:
+        raise DatasetUnavailableError(f"cifar10: the files in {manifest.parent} do not match the checksums in {CIFAR_MANIFEST} "
+                                      f"(changed since they were written?): write them again with write_cifar10") from None
+    return ds, dict(source=info["source"], md5=hashlib.md5(json.dumps(md5, sort_keys=True).encode()).hexdigest())
+
+# %% ../nbs/06_datasets.ipynb #a26b9253
+def read_coop_split(
+    path,  # CoOp's split file: {"train" | "val" | "test": [[image path, label, class name], ...]}
+    image_dir,  # the folder its image paths are relative to
+    split: str,  # "train", "val" or "test"
+    name: str = "coop",  # the dataset's name in reports
+    limit: int | None = None,  # a stratified subset of this many images (None: all)
+    random_state=0,  # seed of that subset
+) -> ImageList:
+    "One split of a CoOp split file as an `ImageList`, with the class names the file gives."
+    path = Path(path)
+    try: data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e: raise ValueError(f"{path} is not a CoOp split file (not JSON: {e})") from None
+    if not isinstance(data, dict) or split not in data:
+        raise ValueError(f"{path} has the splits {', '.join(data) if isinstance(data, dict) else 'none'}, not {split!r}")
+    names = {}
+    for items in data.values():
+        for _, label, cname in items: names.setdefault(int(label), cname)
+    if sorted(names) != list(range(len(names))): raise ValueError(f"{path}: the labels are not 0..{len(names) - 1}")
+    items = data[split]
+    return ImageList(image_dir, [p for p, _, _ in items], [int(y) for _, y, _ in items],
+                     [names[i] for i in range(len(names))], name=name, limit=limit, random_state=random_state)
+
+# %% ../nbs/06_datasets.ipynb #ae84a111
+def _unavailable(key: str, split: str, root: Path, why: str = "") -> DatasetUnavailableError:
+    "One line: the dataset, the folder searched, the layout expected, and how to get the files."
+    card = dataset_card(key)
+    how = (f"pass download=True (command line: --download; needs a network, {card.fetch}) or root= (--root) a folder "
+           f"that holds it" if card.downloadable else f"get the files ({card.fetch}) and pass root= (--root) their folder")
+    return DatasetUnavailableError(f"{key} ({split}) is not in {root}{f' ({why})' if why else ''}: expected {card.layout}; {how}")
+
 def _cifar100_coarse(root: Path, train: bool):
     base = root / "cifar-100-python"
     with open(base / ("train" if train else "test"), "rb") as f: labels = pickle.load(f, encoding="latin1")["coarse_labels"]
     with open(base / "meta", "rb") as f: names = pickle.load(f, encoding="latin1")["coarse_label_names"]
     return labels, names
 
+def _places_name(category: str) -> str: return " ".join(category.strip("/").split("/")[1:]).replace("_", " ")
+
 def _torchvision(name: str, root: Path, split: str, download: bool):
+    "(torchvision dataset, labels, class names, origin or None) of a dataset's official split."
     import torchvision.datasets as tvd
     train = split == "train"
     if name in ("cifar10", "cifar100", "cifar20"):
         if split not in ("train", "test"): raise ValueError(f"{name} splits are 'train' and 'test', got {split!r}")
-        ds = (tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100)(root, train=train, download=download)
-        if name == "cifar20":
-            labels, classes = _cifar100_coarse(root, train)
-            return ds, labels, classes
-        return ds, ds.targets, ds.classes
+        if name == "cifar10":
+            ds, origin = _cifar10(root, train, download)
+            return ds, ds.targets, ds.classes, origin
+        ds = tvd.CIFAR100(root, train=train, download=download)
+        if name == "cifar20": return ds, *_cifar100_coarse(root, train), None
+        return ds, ds.targets, ds.classes, None
     if name == "stl10":
         ds = tvd.STL10(root, split=split, download=download)
-        return ds, ds.labels, ds.classes
+        return ds, ds.labels, ds.classes, None
     if name == "pets":
         ds = tvd.OxfordIIITPet(root, split="trainval" if split == "train" else split, download=download)
-        return ds, ds._labels, ds.classes
+        return ds, ds._labels, ds.classes, None
+    if name == "imagenet":
+        if split not in ("train", "val", "test"): raise ValueError(f"imagenet splits are 'train' and 'test' (= 'val'), got {split!r}")
+        ds = tvd.ImageNet(root, split="val" if split == "test" else split)
+        return ds, ds.targets, [c[0] for c in ds.classes], None  # each class is a tuple of WordNet lemmas
+    if name == "fgvc-aircraft":
+        ds = tvd.FGVCAircraft(root, split=split, annotation_level="variant", download=download)
+        return ds, ds._labels, ds.classes, None
+    if name == "stanford-cars":
+        ds = tvd.StanfordCars(root, split=split)
+        return ds, [y for _, y in ds._samples], ds.classes, None
+    if name == "places365":
+        ds = tvd.Places365(root, split={"train": "train-standard", "test": "val"}.get(split, split), small=True, download=download)
+        if not Path(ds.images_dir).is_dir(): raise RuntimeError(f"Dataset not found: no folder {ds.images_dir}")
+        return ds, ds.targets, [_places_name(c) for c in ds.classes], None
     cls = dict(dtd=tvd.DTD, flowers102=tvd.Flowers102, food101=tvd.Food101)[name]
     ds = cls(root, split=split, download=download)
     classes = getattr(ds, "classes", None) or [f"flower {i + 1}" for i in range(102)]  # Flowers-102 ships no names
-    return ds, ds._labels, classes
+    return ds, ds._labels, classes, None
+
+def _fetch_images(name: str, root: Path):
+    "Let torchvision download a dataset's images (for a CoOp split over them)."
+    import torchvision.datasets as tvd
+    dict(caltech101=tvd.Caltech101, sun397=tvd.SUN397, eurosat=tvd.EuroSAT, dtd=tvd.DTD, flowers102=tvd.Flowers102,
+         food101=tvd.Food101)[name](root, download=True)
+
+def _coop(key: str, root: Path, split: str, download: bool, limit, random_state) -> ImageList:
+    "A CoOp split over torchvision's image folder."
+    card = dataset_card(key)
+    image_dir = root / card.image_dir
+    if download and not image_dir.is_dir(): _fetch_images(card.name, root)
+    if not image_dir.is_dir(): raise _unavailable(key, split, root, f"no folder {image_dir}")
+    if split not in ("train", "val", "test"): raise ValueError(f"{key} splits are 'train', 'val' and 'test' (CoOp's), got {split!r}")
+    found = [p for p in (image_dir.parent / card.coop_split, root / card.coop_split) if p.is_file()]
+    if not found:
+        raise DatasetUnavailableError(f"{key} ({split}): CoOp's split file {card.coop_split} is in neither {image_dir.parent} "
+                                      f"nor {root}: get it from github.com/KaiyangZhou/CoOp (DATASETS.md links it) and put "
+                                      f"it beside {image_dir.name}/")
+    return read_coop_split(found[0], image_dir, split, name=f"{key}-{split}", limit=limit, random_state=random_state)
+
+_SHIFTED = {"imagenet-v2": ("imagenetv2-matched-frequency-format-val", "imagenetv2/imagenetv2-matched-frequency-format-val"),
+            "imagenet-sketch": ("sketch", "imagenet-sketch/images", "imagenet-sketch/sketch"),
+            "imagenet-r": ("imagenet-r", "imagenet-rendition/imagenet-r"),
+            "imagenet-a": ("imagenet-a", "imagenet-adversarial/imagenet-a")}
+
+def _class_folders(key: str, split: str, folder: Path, classes: list, root: Path, class_names, limit, random_state):
+    "An `ImageFolder` over `classes`, or one line naming the class folders it lacks."
+    missing = [c for c in classes if not (folder / c).is_dir()]
+    if missing:
+        raise _unavailable(key, split, root, f"{folder} lacks {len(missing)} of its {len(classes)} class folders, e.g. "
+                                             f"{', '.join(missing[:3])}")
+    return ImageFolder(folder, limit, random_state, classes=classes, class_names=class_names, name=f"{key}-{split}")
+
+def _imagenet_shift(key: str, root: Path, split: str, download: bool, limit, random_state):
+    "The domain-shift protocol: ImageNet-1K train (R, A: their 200 classes) to select nouns on; the shifted set to evaluate."
+    card, names = dataset_card(key), imagenet_classes()
+    wnids = list(class_subset(card.name)) if card.n_classes == 200 else list(names)
+    if split == "train":
+        if card.n_classes == 1000: return load_dataset("imagenet", "train", root=root, limit=limit, random_state=random_state)
+        return _class_folders(key, split, root / "train", wnids, root, [names[w] for w in wnids], limit, random_state)
+    if split != "test":
+        raise ValueError(f"{key} splits are 'train' ({card.splits['train']}) and 'test' ({card.splits['test']}), got {split!r}")
+    candidates = ("imagenet-c/" + "/".join(key.split(":")[1:]),) if card.name == "imagenet-c" else _SHIFTED[card.name]
+    folder = next((root / c for c in candidates if (root / c).is_dir()), None)
+    if folder is None: raise _unavailable(key, split, root, f"no folder {root / candidates[0]}")
+    classes = [str(i) for i in range(1000)] if card.name == "imagenet-v2" else wnids  # V2's folders are class indices
+    return _class_folders(key, split, folder, classes, root, [names[w] for w in wnids], limit, random_state)
 
 # %% ../nbs/06_datasets.ipynb #66e4902a
 def load_dataset(
-    name: str,  # a key of `DATASETS` (spellings such as 'CIFAR-10' are accepted)
-    split: str = "test",  # the split ('train', 'test', ...)
-    root=None,  # where the data is (None: under `default_data_dir()`)
+    name: str,  # a dataset name (`DATASETS`; spellings such as 'CIFAR-10', protocols 'dtd@coop', 'imagenet-c:fog:3')
+    split: str = "test",  # the split ('train', 'test', ...: the card's `splits`)
+    root=None,  # where the data is (None: `dataset_root(name)`, under `default_data_dir()`)
     download: bool = False,  # let torchvision download it (needs a network)
     limit: int | None = None,  # a stratified subset of this many images (None: all)
     random_state=0,  # seed of that subset
 ):  # a dataset object: `len`, `ds[i]`, `labels`, `classes`, `identity()`
-    "A benchmark dataset by name (see `DATASETS`), optionally a stratified subset of `limit` images."
-    key = name.lower().replace("_", "-")
-    key = {"cifar-10": "cifar10", "cifar-20": "cifar20", "cifar-100": "cifar100", "stl-10": "stl10", "imagenet-10": "imagenet10",
-           "imagenetdogs": "imagenet-dogs", "oxford-pets": "pets", "ucf-101": "ucf101", "fashionmnist": "fashion-mnist"}.get(key, key)
-    if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}, or pass a folder of images")
-    source = DATASETS[key][1]
-    if key == "fashion-mnist":
+    "A benchmark dataset by name (see `DATASET_CARDS`), optionally a stratified subset of `limit` images."
+    key = canonical_dataset(name)
+    card = dataset_card(key)
+    if card.name == "fashion-mnist":
         ds = load_fashion_mnist(split, root)
         return ds.subset(limit, random_state)
-    root = Path(root).expanduser() if root is not None else default_data_dir() / (key if source == "local" else "torchvision")
-    if key in ("imagenet10", "imagenet-dogs"):
+    root = dataset_root(key, root)
+    if card.name in ("imagenet10", "imagenet-dogs"):
         folder = root / {"test": "val"}.get(split, split)
         if not folder.is_dir():
             raise DatasetUnavailableError(f"{key} needs a local ImageNet folder: {folder} does not exist (expected "
-                                          f"<root>/train/<wnid>/ and <root>/val/<wnid>/; pass root=)")
+                                          f"<root>/train/<wnid>/ and <root>/val/<wnid>/; pass root=, command line --root)")
         ids = IMAGENET10 if key == "imagenet10" else IMAGENET_DOGS
         missing = [w for w in ids if not (folder / w).is_dir()]
         if missing: raise DatasetUnavailableError(f"{key}: {folder} lacks the class folders {', '.join(missing[:5])}")
         return ImageFolder(folder, limit, random_state, classes=list(ids), class_names=list(ids.values()), name=f"{key}-{split}")
-    if key == "ucf101":
+    if card.name == "ucf101":
         folder = root / split if (root / split).is_dir() else root
-        if not folder.is_dir(): raise DatasetUnavailableError(f"ucf101: no frames folder at {folder} (pass root=)")
+        if not folder.is_dir(): raise _unavailable(key, split, root, f"no frames folder at {folder}")
         return ImageFolder(folder, limit, random_state, name=f"ucf101-{split}")
+    if card.name in ("imagenet-v2", "imagenet-sketch", "imagenet-r", "imagenet-a", "imagenet-c"):
+        return _imagenet_shift(key, root, split, download, limit, random_state)
     try:
-        ds, labels, classes = _torchvision(key, root, split, download)
+        if _protocol(key) == "coop": return _coop(key, root, split, download, limit, random_state)
+        ds, labels, classes, origin = _torchvision(card.name, root, split, download and card.downloadable)
     except RuntimeError as e:
-        if "not found" in str(e).lower() or "download=True" in str(e):
-            raise DatasetUnavailableError(f"{key} ({split}) is not in {root}: pass download=True (command line: "
-                                          f"--download; needs a network, {DATASETS[key][2]}) or root= a folder that "
-                                          f"holds it") from None
+        if isinstance(e, DatasetUnavailableError): raise
+        if any(s in str(e).lower() for s in ("not found", "download=true", "not present", "does not exist")):
+            raise _unavailable(key, split, root) from None
         raise
     except OSError as e:  # URLError, DNS failure, ... during a download
-        raise DatasetUnavailableError(f"could not download {key} ({DATASETS[key][2]}) into {root}: {e} "
-                                      f"(no network? copy the files there by hand)") from None
-    out = TorchvisionImages(ds, labels, classes, key, split)
+        raise DatasetUnavailableError(f"could not download {key} ({card.fetch}) into {root}: {e} "
+                                      f"(no network? copy the files there by hand: {card.layout})") from None
+    out = TorchvisionImages(ds, labels, classes, key, split, origin)
     if limit is not None and limit < len(out): out = Subset(out, stratified_indices(out.labels, limit, random_state))
     return out
 
 # %% ../nbs/06_datasets.ipynb #3822df96
 def open_images(
-    spec,  # a folder, or a dataset name with an optional ':split' ('cifar10:train')
+    spec,  # a folder, or a dataset name with an optional ':split' ('cifar10:train', 'imagenet-c:fog:3:test')
     limit: int | None = None,  # a stratified subset of this many images (None: all)
     random_state=0,  # seed of that subset
     root=None,  # where named datasets are (see `load_dataset`)
@@ -377,7 +783,41 @@ def open_images(
     "A folder path, or a dataset name with optional ':split', as a dataset object."
     p = Path(str(spec)).expanduser()
     if p.exists(): return ImageFolder(p, limit, random_state)
-    name, _, sp = str(spec).partition(":")
-    if name.lower().replace("_", "-") in DATASETS or name.lower() in ("cifar-10", "stl-10", "imagenet-10"):
-        return load_dataset(name, sp or split, root=root, download=download, limit=limit, random_state=random_state)
-    raise FileNotFoundError(f"image folder {spec} does not exist (nor is it a dataset name: {', '.join(DATASETS)})")
+    if _card_named(str(spec).split(":")[0].partition("@")[0]) is None:
+        raise FileNotFoundError(f"image folder {spec} does not exist (nor is it a dataset name: {', '.join(DATASETS)})")
+    name, sp = parse_dataset_spec(spec)
+    return load_dataset(name, sp or split, root=root, download=download, limit=limit, random_state=random_state)
+
+# %% ../nbs/06_datasets.ipynb #bedf0d0f
+PROFILES_FILE = RESOURCES / "profiles.toml"
+PROFILE_VALUES = ("n_centers", "tau")  # what a profile may set
+
+@lru_cache(maxsize=4)
+def _profiles(path: str, mtime_ns: int) -> dict:
+    "A profiles file, checked: every entry names a known dataset and a source, and sets only `PROFILE_VALUES`."
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    for i, p in enumerate(data.get("profile", []), 1):
+        unknown = set(p) - {"dataset", "model", "pretrained", "source", *PROFILE_VALUES}
+        if unknown: raise ValueError(f"{path}: profile {i} has unknown keys {', '.join(sorted(unknown))}")
+        if not p.get("source") or p.get("dataset") not in DATASET_CARDS or ("pretrained" in p and "model" not in p):
+            raise ValueError(f"{path}: profile {i} needs a known dataset, a source, and a model for its pretrained tag")
+    return data
+
+def benchmark_profile(
+    dataset: str,  # a dataset name (any spelling `canonical_dataset` reads)
+    model: str = "ViT-B-32",  # open_clip architecture
+    pretrained: str | None = "openai",  # its weights tag (None: random weights, which no tuned entry is for)
+    profiles=PROFILES_FILE,  # the profiles file (TOML, as resources/profiles.toml)
+) -> dict:  # {"n_centers": k_f, "tau": temperature, "sources": {value: where it came from}}
+    "k_f and tau for a dataset and backbone: the profiles file's most specific values, else the papers' defaults."
+    path = Path(profiles)
+    data, card = _profiles(str(path), path.stat().st_mtime_ns), dataset_card(dataset)
+    d = data["defaults"]
+    out = dict(n_centers=d["n_centers_per_class"] * card.n_classes, tau=d["tau"])
+    sources = dict(n_centers=f"{d['n_centers_source']}: {d['n_centers_per_class']} x {card.n_classes}", tau=d["tau_source"])
+    fits = [p for p in data.get("profile", []) if p["dataset"] == card.name and p.get("model", model) == model
+            and p.get("pretrained", pretrained) == pretrained]
+    for p in sorted(fits, key=lambda p: ("model" in p) + ("pretrained" in p)):  # the most specific is applied last
+        for q in PROFILE_VALUES:
+            if q in p: out[q], sources[q] = p[q], p["source"]
+    return dict(out, sources=sources)
