@@ -815,8 +815,10 @@ def benchmark_profile(
     d = data["defaults"]
     out = dict(n_centers=d["n_centers_per_class"] * card.n_classes, tau=d["tau"])
     sources = dict(n_centers=f"{d['n_centers_source']}: {d['n_centers_per_class']} x {card.n_classes}", tau=d["tau_source"])
-    fits = [p for p in data.get("profile", []) if p["dataset"] == card.name and p.get("model", model) == model
-            and p.get("pretrained", pretrained) == pretrained]
+    family = "imagenet" if card.name.startswith("imagenet-") and card.name != "imagenet-dogs" else card.name  # V2/Sketch/R/A/C
+    tag = str(pretrained or "")  # an entry's pretrained matches its tags by prefix: "laion400m" covers laion400m_e31/_e32
+    fits = [p for p in data.get("profile", []) if p["dataset"] == family and p.get("model", model) == model
+            and tag.startswith(p.get("pretrained", tag))]
     for p in sorted(fits, key=lambda p: ("model" in p) + ("pretrained" in p)):  # the most specific is applied last
         for q in PROFILE_VALUES:
             if q in p: out[q], sources[q] = p[q], p["source"]
