@@ -251,8 +251,10 @@ MEMORY_SCRIPT = textwrap.dedent("""
     t0 = time.time()
     est = NTKSpectralClustering(10, text_features=t, variant="naive", device="cpu").fit(x)
     secs = time.time() - t0
-    from laic_nb.performance import _vmhwm  # this process's own peak: ru_maxrss inherits the forking worker's
-    peak = _vmhwm() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    def vmhwm():  # this process's own peak: ru_maxrss inherits the forking worker's
+        try: return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+        except (OSError, StopIteration): return None
+    peak = vmhwm() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps(dict(seconds=secs, numpy_peak_mb=tracemalloc.get_traced_memory()[1] / 2**20,
                           maxrss_mb=peak / 2**20,
                           nnz=int(est.affinity_.nnz), n_labels=len(set(est.labels_.tolist())))))
