@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_datasets.ipynb #5ab984bf
 from __future__ import annotations
-import gzip, hashlib, json, os, pickle, struct, tomllib, warnings
+import gzip, hashlib, json, os, pickle, re, struct, tomllib, warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -12,14 +12,14 @@ import numpy as np
 from .core import check_random_state
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES', 'RESOURCES', 'IMAGENET_CLASSES_FILE',
-           'CLASS_SUBSETS_FILE', 'IMAGENET10', 'IMAGENET_DOGS', 'IMAGENET_C_CORRUPTIONS', 'DATASET_CARDS', 'DATASETS',
-           'CIFAR10_CLASSES', 'CIFAR_MANIFEST', 'PROFILES_FILE', 'PROFILE_VALUES', 'load_image', 'to_pil',
-           'PreparedImages', 'collate_prepared', 'stratified_indices', 'ImageFolder', 'ArrayImages', 'read_idx',
-           'load_fashion_mnist', 'imagenet_classes', 'class_subset', 'DatasetCard', 'DatasetUnavailableError',
-           'default_data_dir', 'canonical_dataset', 'dataset_card', 'parse_dataset_spec', 'dataset_root',
-           'TorchvisionImages', 'ImageList', 'Subset', 'write_cifar10', 'read_coop_split', 'load_dataset',
-           'open_images', 'benchmark_profile']
+__all__ = ['IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES', 'RESOURCES', 'CLASS_SUBSETS_FILE', 'IMAGENET_DEVKIT',
+           'IMAGENET10', 'IMAGENET_DOGS', 'IMAGENET_C_CORRUPTIONS', 'DATASET_CARDS', 'DATASETS', 'CIFAR10_CLASSES',
+           'CIFAR_MANIFEST', 'PROFILES_FILE', 'PROFILE_VALUES', 'load_image', 'to_pil', 'PreparedImages',
+           'collate_prepared', 'stratified_indices', 'ImageFolder', 'ArrayImages', 'read_idx', 'load_fashion_mnist',
+           'DatasetUnavailableError', 'wordnet_id_folders', 'imagenet_devkit_names', 'imagenet_classes',
+           'imagenet_class_names', 'class_subset', 'DatasetCard', 'default_data_dir', 'canonical_dataset',
+           'dataset_card', 'parse_dataset_spec', 'dataset_root', 'TorchvisionImages', 'ImageList', 'Subset',
+           'write_cifar10', 'read_coop_split', 'load_dataset', 'open_images', 'benchmark_profile']
 
 # %% ../nbs/06_datasets.ipynb #7bb406e8
 def load_image(
@@ -228,29 +228,80 @@ def load_fashion_mnist(
 
 # %% ../nbs/06_datasets.ipynb #807076b0
 RESOURCES = Path(__file__).parent / "resources" if "__file__" in globals() else Path("../laic_nb/resources")
-IMAGENET_CLASSES_FILE = RESOURCES / "imagenet_classes.tsv"
 CLASS_SUBSETS_FILE = RESOURCES / "class_subsets.toml"
+IMAGENET_DEVKIT = "ILSVRC2012_devkit_t12.tar.gz"  # the devkit archive torchvision's ImageNet reads
 
-@lru_cache(maxsize=1)
-def _imagenet_rows() -> tuple:
-    lines = IMAGENET_CLASSES_FILE.read_text(encoding="utf-8").splitlines()
-    return tuple(tuple(line.split("\t")) for line in lines if line and not line.startswith("#"))
+class DatasetUnavailableError(RuntimeError):
+    "A named dataset is neither on disk nor downloadable."
 
-def imagenet_classes() -> dict[str, str]:  # {WordNet id: name}, in ImageNet-1K's class-index order
-    "The 1,000 classes of ImageNet-1K (ILSVRC-2012): WordNet id -> readable name, in class-index order."
-    return dict(_imagenet_rows())
+def wordnet_id_folders(
+    folder,  # a folder whose subfolders may be named by WordNet id ('n' + the synset's 8-digit offset)
+) -> list[str]:  # the WordNet-id subfolder names, sorted (empty when the folder does not exist)
+    "The WordNet-id subfolders of `folder`, sorted: ImageNet-1K's class-index order when it holds all 1,000."
+    folder = Path(folder)
+    if not folder.is_dir(): return []
+    return sorted(p.name for p in folder.iterdir() if re.fullmatch(r"n\d{8}", p.name) and p.is_dir())
+
+def imagenet_devkit_names(
+    root,  # an ImageNet root as torchvision's ImageNet reads it
+) -> dict[str, str] | None:  # {WordNet id: the class's first lemma}, in class-index order; None without a devkit
+    "ImageNet-1K's classes as its devkit names them (torchvision's meta.bin, built from the archive when missing)."
+    from torchvision.datasets import imagenet as tvi
+    root = Path(root).expanduser()
+    meta = root / tvi.META_FILE
+    if not meta.is_file():
+        if not (root / IMAGENET_DEVKIT).is_file(): return None
+        try: tvi.parse_devkit_archive(str(root))  # what torchvision's ImageNet does on first use
+        except RuntimeError:
+            raise DatasetUnavailableError(f"{root / IMAGENET_DEVKIT} fails torchvision's checksum: replace it with the "
+                                          f"ILSVRC-2012 devkit, or remove it to name the classes by WordNet id") from None
+    try: lemmas = tvi.load_meta_file(str(root))[0]  # {wnid: (lemma, ...)}
+    except Exception as e:
+        raise DatasetUnavailableError(f"cannot read {meta} ({type(e).__name__}): delete it, and torchvision builds it "
+                                      f"again from {IMAGENET_DEVKIT}") from None
+    return {w: lemmas[w][0] for w in sorted(lemmas)}
+
+def _imagenet_order(root: Path) -> tuple[dict[str, str], bool]:
+    "({WordNet id: name} in class-index order, whether the devkit named them): else train/'s folders ({} if none)."
+    names = imagenet_devkit_names(root)
+    return (names, True) if names is not None else ({w: w for w in wordnet_id_folders(root / "train")}, False)
+
+def _no_devkit(root: Path):
+    warnings.warn(f"no {IMAGENET_DEVKIT} (nor its meta.bin) in {root}: the ImageNet classes are named by WordNet id; "
+                  f"put the devkit there for readable names (zero-shot prompts need them)", stacklevel=3)
+
+def imagenet_classes(
+    root,  # an ImageNet root: <root>/train/<wnid>/, with the devkit (or its meta.bin) for the names
+) -> dict[str, str]:  # {WordNet id: name}, in ImageNet-1K's class-index order
+    "ImageNet-1K's classes from the user's files: the devkit's order and names, else train/'s sorted WordNet-id folders."
+    root = Path(root).expanduser()
+    classes, named = _imagenet_order(root)
+    if not classes:
+        raise DatasetUnavailableError(f"no ImageNet-1K classes in {root}: expected {IMAGENET_DEVKIT} (or the meta.bin "
+                                      f"torchvision builds from it) or the class folders <root>/train/<wnid>/")
+    if not named: _no_devkit(root)
+    return classes
+
+def imagenet_class_names(
+    root,  # an ImageNet root (see `imagenet_classes`); only its devkit is read
+    wnids,  # WordNet ids
+) -> list[str]:  # the devkit's name of each, or the id itself without a devkit
+    "Readable names of ImageNet classes: the devkit's first lemma of each, else the WordNet id (with a warning)."
+    root = Path(root).expanduser()
+    names = imagenet_devkit_names(root)
+    if names is None: _no_devkit(root)
+    return [(names or {}).get(w, w) for w in wnids]
 
 @lru_cache(maxsize=1)
 def _class_subsets() -> dict: return tomllib.loads(CLASS_SUBSETS_FILE.read_text(encoding="utf-8"))
 
 def class_subset(
-    name: str,  # a table of class_subsets.toml: 'imagenet10', 'imagenet-dogs', 'imagenet-r' or 'imagenet-a'
+    name: str,  # a table of class_subsets.toml: 'imagenet10' or 'imagenet-dogs'
 ) -> dict[str, str]:  # {WordNet id: name}, in the subset's label order
     "The ImageNet classes of a published subset, with their names (the file names each list's source)."
     subsets = _class_subsets()
     if name not in subsets: raise ValueError(f"unknown class subset {name!r}: choose one of {', '.join(subsets)}")
-    names = imagenet_classes()
-    return {w: names[w] for w in subsets[name]["wnids"]}
+    return dict(zip(subsets[name]["wnids"], subsets[name]["names"], strict=True))
 
 IMAGENET10, IMAGENET_DOGS = class_subset("imagenet10"), class_subset("imagenet-dogs")
 
@@ -278,7 +329,7 @@ IMAGENET_C_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defo
                           "jpeg_compression", "speckle_noise", "gaussian_blur", "spatter", "saturate")  # 15 + 4 extra
 _COOP = "CoOp's split file (github.com/KaiyangZhou/CoOp, DATASETS.md links it)"
 _IN_TRAIN = "ImageNet-1K train: nouns are selected (and paper 2 fitted) on it"
-_IN_ROOT = "<root>/train/<wnid>/ (ImageNet-1K train; with ILSVRC2012_devkit_t12.tar.gz as for imagenet)"
+_IN_ROOT = "<root>/train/<wnid>/ (ImageNet-1K train) and <root>/ILSVRC2012_devkit_t12.tar.gz (the class names), as for imagenet"
 
 DATASET_CARDS = {c.name: c for c in (
     DatasetCard("cifar10", "CIFAR-10", 10, "torchvision", "CIFAR-10 python archive, 163 MB",
@@ -335,7 +386,8 @@ DATASET_CARDS = {c.name: c for c in (
     DatasetCard("imagenet-v2", "ImageNet-V2", 1000, "local",
                 "ImageNetV2 MatchedFrequency (imagenetv2-matched-frequency.tar.gz, github.com/modestyachts/ImageNetV2) "
                 "beside a local ImageNet-1K; no download",
-                f"{_IN_ROOT} and <root>/imagenetv2-matched-frequency-format-val/<class index 0-999>/",
+                f"{_IN_ROOT} and <root>/imagenetv2-matched-frequency-format-val/<class index 0-999>/ (folder i is "
+                f"ImageNet-1K's class i: the ImageNet root's devkit or train/<wnid>/ folders give the class order)",
                 {"train": _IN_TRAIN, "test": "10,000 images, 10 per class"}, folder="imagenet"),
     DatasetCard("imagenet-sketch", "ImageNet-Sketch", 1000, "local",
                 "ImageNet-Sketch (github.com/HaohanWang/ImageNet-Sketch) beside a local ImageNet-1K; no download",
@@ -343,11 +395,11 @@ DATASET_CARDS = {c.name: c for c in (
                 {"train": _IN_TRAIN, "test": "50,889 sketches"}, folder="imagenet", aliases=("imagenet-s",)),
     DatasetCard("imagenet-r", "ImageNet-R", 200, "local",
                 "ImageNet-R (imagenet-r.tar, github.com/hendrycks/imagenet-r) beside a local ImageNet-1K; no download",
-                f"{_IN_ROOT} and <root>/imagenet-r/<wnid>/ (imagenet-r.tar unpacked)",
+                f"{_IN_ROOT} and <root>/imagenet-r/<wnid>/ (imagenet-r.tar unpacked; its 200 folders are its classes)",
                 {"train": "ImageNet-1K train, its 200 ImageNet-R classes", "test": "30,000 renditions"}, folder="imagenet"),
     DatasetCard("imagenet-a", "ImageNet-A", 200, "local",
                 "ImageNet-A (imagenet-a.tar, github.com/hendrycks/natural-adv-examples) beside a local ImageNet-1K; no download",
-                f"{_IN_ROOT} and <root>/imagenet-a/<wnid>/ (imagenet-a.tar unpacked)",
+                f"{_IN_ROOT} and <root>/imagenet-a/<wnid>/ (imagenet-a.tar unpacked; its 200 folders are its classes)",
                 {"train": "ImageNet-1K train, its 200 ImageNet-A classes", "test": "7,500 natural adversarial examples"},
                 folder="imagenet"),
     DatasetCard("imagenet-c", "ImageNet-C", 1000, "local",
@@ -387,9 +439,6 @@ DATASET_CARDS = {c.name: c for c in (
 
 # name: (number of classes, source, what a download fetches / where the data must be)
 DATASETS = {name: (c.n_classes, c.source, c.fetch) for name, c in DATASET_CARDS.items()}
-
-class DatasetUnavailableError(RuntimeError):
-    "A named dataset is neither on disk nor downloadable."
 
 def default_data_dir() -> Path:  # where named datasets are looked for and downloaded
     "`$LAIC_DATA`, else `~/.cache/laic_nb/data`."
@@ -710,20 +759,41 @@ def _class_folders(key: str, split: str, folder: Path, classes: list, root: Path
                                              f"{', '.join(missing[:3])}")
     return ImageFolder(folder, limit, random_state, classes=classes, class_names=class_names, name=f"{key}-{split}")
 
-def _imagenet_shift(key: str, root: Path, split: str, download: bool, limit, random_state):
-    "The domain-shift protocol: ImageNet-1K train (R, A: their 200 classes) to select nouns on; the shifted set to evaluate."
-    card, names = dataset_card(key), imagenet_classes()
-    wnids = list(class_subset(card.name)) if card.n_classes == 200 else list(names)
-    if split == "train":
-        if card.n_classes == 1000: return load_dataset("imagenet", "train", root=root, limit=limit, random_state=random_state)
-        return _class_folders(key, split, root / "train", wnids, root, [names[w] for w in wnids], limit, random_state)
-    if split != "test":
-        raise ValueError(f"{key} splits are 'train' ({card.splits['train']}) and 'test' ({card.splits['test']}), got {split!r}")
+def _shifted_folder(key: str, split: str, root: Path) -> Path:
+    "The folder of a shifted set under `root`, or one line naming where it was looked for."
+    card = dataset_card(key)
     candidates = ("imagenet-c/" + "/".join(key.split(":")[1:]),) if card.name == "imagenet-c" else _SHIFTED[card.name]
     folder = next((root / c for c in candidates if (root / c).is_dir()), None)
     if folder is None: raise _unavailable(key, split, root, f"no folder {root / candidates[0]}")
-    classes = [str(i) for i in range(1000)] if card.name == "imagenet-v2" else wnids  # V2's folders are class indices
-    return _class_folders(key, split, folder, classes, root, [names[w] for w in wnids], limit, random_state)
+    return folder
+
+def _shifted_wnids(key: str, split: str, root: Path, folder: Path) -> list[str]:
+    "The classes of a set whose folders are WordNet ids: the folders found, sorted; one line if not as many as its card's."
+    wnids, k = wordnet_id_folders(folder), dataset_card(key).n_classes
+    if len(wnids) != k: raise _unavailable(key, split, root, f"{folder} has {len(wnids)} WordNet-id class folders, not {k}")
+    return wnids
+
+def _imagenet_v2(key: str, split: str, root: Path, folder: Path, limit, random_state) -> ImageFolder:
+    "ImageNet-V2: folder i holds ImageNet-1K's class i, which only the ImageNet root's class order names."
+    classes, named = _imagenet_order(root)
+    if len(classes) != 1000:
+        raise _unavailable(key, split, root, f"its folders 0-999 are ImageNet-1K class indices, ordered by {IMAGENET_DEVKIT} "
+                                             f"or the WordNet-id folders of {root / 'train'}, which has {len(classes)}")
+    if not named: _no_devkit(root)
+    return _class_folders(key, split, folder, [str(i) for i in range(1000)], root, list(classes.values()), limit, random_state)
+
+def _imagenet_shift(key: str, root: Path, split: str, download: bool, limit, random_state):
+    "The domain-shift protocol: ImageNet-1K train (R, A: their 200 classes) to select nouns on; the shifted set to evaluate."
+    card = dataset_card(key)
+    if split == "train" and card.n_classes == 1000:
+        return load_dataset("imagenet", "train", root=root, limit=limit, random_state=random_state)
+    if split not in ("train", "test"):
+        raise ValueError(f"{key} splits are 'train' ({card.splits['train']}) and 'test' ({card.splits['test']}), got {split!r}")
+    folder = _shifted_folder(key, split, root)  # R, A train: their folders say which classes of ImageNet train to read
+    if card.name == "imagenet-v2": return _imagenet_v2(key, split, root, folder, limit, random_state)
+    wnids = _shifted_wnids(key, split, root, folder)
+    names = imagenet_class_names(root, wnids)
+    return _class_folders(key, split, root / "train" if split == "train" else folder, wnids, root, names, limit, random_state)
 
 # %% ../nbs/06_datasets.ipynb #66e4902a
 def load_dataset(
