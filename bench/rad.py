@@ -22,7 +22,7 @@ sys.path.insert(0, str(HERE.parent)); sys.path.insert(0, str(HERE))
 def labels_of(x, pt, k, **kw):
     from laic_nb.cluster import NTKSpectralClustering
     t0 = time.perf_counter()
-    est = NTKSpectralClustering(k, pt, variant=kw.pop("variant", "rad"), **kw).fit(x)
+    est = NTKSpectralClustering(k, text_features=pt, variant=kw.pop("variant", "rad"), **kw).fit(x)
     return est, time.perf_counter() - t0
 
 

@@ -118,6 +118,13 @@ def _toml_text(v) -> str:
     from laic_nb.report import to_toml
     return to_toml({"v": v}).split("=", 1)[1].strip()
 
+def _check_backbone(kw: dict):
+    "An unknown model, or a weights tag its model does not have, fails here: before any image is read."
+    from laic_nb.clip import check_model_name, check_pretrained
+    d = signature_defaults(cluster_images)
+    model = check_model_name(kw.get("model", d["model"]))
+    if kw.get("checkpoint") is None: check_pretrained(model, kw.get("pretrained", d["pretrained"]))
+
 def _command(args) -> str: return "laic " + " ".join(shlex.quote(str(a)) for a in (getattr(args, "argv", None) or []))
 
 def cluster_command(args) -> dict:
@@ -129,8 +136,7 @@ def cluster_command(args) -> dict:
     if "images" not in config: raise UsageError("no images: give a folder (laic cluster DIR) or images = ... in --config")
     if config.get("method") is not None: check_method(config["method"])
     kw = cluster_arguments(config)
-    from laic_nb.clip import check_model_name
-    check_model_name(kw.get("model", signature_defaults(cluster_images)["model"]))
+    _check_backbone(kw)
     images, method, k = kw.pop("images"), kw.pop("method"), kw.pop("k", None)
     run = cluster_images(images, method, k, progress=not args.quiet, log=lambda m: _log(f"laic: {m}"), **kw)
     if run.skipped: _log(f"laic: warning: {skipped_message(run.skipped)}")
@@ -146,8 +152,7 @@ def features_command(args) -> dict:
     config = _config_from(args, CLUSTER_FLAGS)
     config.pop("method", None)
     kw = cluster_arguments(config)
-    from laic_nb.clip import check_model_name
-    check_model_name(kw.get("model", signature_defaults(cluster_images)["model"]))
+    _check_backbone(kw)
     run = cluster_images(kw.pop("images"), None, progress=not args.quiet, log=lambda m: _log(f"laic: {m}"), **kw)
     if run.skipped: _log(f"laic: warning: {skipped_message(run.skipped)}")
     s = features_summary(run)
@@ -185,12 +190,13 @@ def bench_command(args) -> str:
     from laic_nb.pipeline import benchmark_plan, run_benchmark
     from laic_nb.report import results_table, read_bench_report, bench_report_entry, versions, to_toml
     from laic_nb.cache import atomic_write_bytes
-    from laic_nb.clip import check_model_name
+    from laic_nb.datasets import canonical_dataset
     config = bench_config(args)
     model = config["model"]
-    check_model_name(model["name"])
     nouns = None if config.get("nouns") in (None, "all") else config["nouns"]
     pretrained = None if str(model.get("pretrained")).lower() == "none" else model.get("pretrained")
+    _check_backbone(dict(model=model["name"], pretrained=pretrained, checkpoint=model.get("checkpoint")))
+    config["datasets"] = [canonical_dataset(d) for d in config["datasets"]]  # an unknown name fails before any work
     if args.dry_run:
         text = benchmark_plan(config["datasets"], config["methods"], config["seeds"], model["name"], pretrained,
                               model.get("checkpoint"), nouns, config.get("root"), centers_mode=config["centers_mode"])
@@ -323,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=features_command)
 
     b = sub.add_parser("bench", help="reproduce the papers' tables on benchmark datasets")
-    b.add_argument("--dataset", nargs="+", default=None, help="dataset names (default cifar10)")
+    b.add_argument("--dataset", nargs="+", default=None, help="dataset names (default cifar10), e.g. imagenet, imagenet-c:fog:3, dtd@coop; --dry-run lists them all")
     b.add_argument("--methods", nargs="+", default=None, type=_method_arg(names), help="methods (default: the papers' rows)")
     b.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds (default 0 1 2)")
     b.add_argument("--nouns", default=None, help="vocabulary size, 'tac' (TAC's noun list) or a file (default: all WordNet nouns)")

@@ -10,9 +10,9 @@ from pathlib import Path
 from .core import get_device
 
 # %% auto #0
-__all__ = ['TINY_MODEL', 'TINY_CONFIG', 'available_models', 'check_model_name', 'WeightsUnavailableError', 'file_sha256',
-           'ClipModel', 'load_clip', 'tiny_clip', 'TextTower', 'text_tower', 'encode_token_embeddings', 'drop_padding',
-           'clip_tokenizer']
+__all__ = ['TINY_MODEL', 'TINY_CONFIG', 'BACKBONES_FILE', 'available_models', 'check_model_name', 'backbones', 'check_pretrained',
+           'WeightsUnavailableError', 'file_sha256', 'ClipModel', 'load_clip', 'tiny_clip', 'TextTower', 'text_tower',
+           'encode_token_embeddings', 'drop_padding', 'clip_tokenizer']
 
 # %% ../nbs/04_clip.ipynb #59871a83
 TINY_MODEL = "laic-tiny"
@@ -54,6 +54,26 @@ def check_model_name(
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ValueError(f"unknown model {model!r}: {hint}known models include ViT-B-32, ViT-B-16, ViT-L-14, RN50 "
                      f"({len(names)} in all: open_clip.list_models())")
+
+# %% ../nbs/04_clip.ipynb #a97f400d
+BACKBONES_FILE = (Path(__file__).parent if "__file__" in globals() else Path("../laic_nb")) / "resources" / "backbones.toml"
+
+def backbones() -> list[dict]:  # [{model, pretrained, label, source}], the papers' backbone first
+    "The benchmarks' backbones (resources/backbones.toml): open_clip (model, pretrained) pairs, each with its source."
+    import tomllib
+    return tomllib.loads(BACKBONES_FILE.read_text(encoding="utf-8"))["backbone"]
+
+def check_pretrained(
+    model: str,  # an open_clip architecture name (see `check_model_name`)
+    pretrained: str | None,  # a weights tag of that model, a weights file, or None / "none" / "random" for random weights
+) -> str | None:  # the tag (or file), None for random weights
+    "`pretrained` if open_clip has it for `model` (its registry, offline), else one `ValueError` listing the model's tags."
+    check_model_name(model)
+    if pretrained is None or str(pretrained).strip().lower() in ("", "none", "random"): return None
+    tags = _open_clip().list_pretrained_tags_by_model(model)
+    if pretrained in tags or Path(str(pretrained)).expanduser().is_file(): return pretrained
+    raise ValueError(f"unknown pretrained tag {pretrained!r} for {model}: valid tags are "
+                     f"{', '.join(tags) or 'none (random weights only: --pretrained none)'}")
 
 # %% ../nbs/04_clip.ipynb #d50892c3
 class WeightsUnavailableError(RuntimeError):

@@ -15,8 +15,8 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from .core import check_features, check_same_dim, check_dense_budget, l2_normalize, native_threads, random_seed
-from .ntk import GRAPHS, PRECISIONS, check_knn, ntk_topk, kernel_topk, knn_graph, ntk_kernel
-from .spectral import ASSIGN_LABELS, check_n_clusters, _as_affinity, _spectral_clustering, _spectral_clustering_auto_k
+from .ntk import TAU, KNN, GRAPHS, PRECISIONS, check_knn, ntk_topk, kernel_topk, knn_graph, ntk_kernel
+from .spectral import MAX_CLUSTERS, ASSIGN_LABELS, check_n_clusters, _as_affinity, _spectral_clustering, _spectral_clustering_auto_k
 from .rad import rad, RAD_MODES, BETA_SOLVERS
 
 # %% auto #0
@@ -125,14 +125,14 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
                  *,
                  text_features=None, # noun embeddings: (M, d), or (B, M, d) per prompt template (needed by 'pe' and 'rad')
                  variant="rad", # "naive": one graph; "pe": mean of the B prompt graphs; "rad": RAD fusion of them
-                 tau=0.04, # temperature of the noun softmax (paper: 0.04)
-                 knn=30, # neighbours q per image (paper: 30); None: the dense kernels (small N)
+                 tau=TAU, # temperature of the noun softmax (paper: 0.04)
+                 knn=KNN, # neighbours q per image (paper: 30); None: the dense kernels (small N)
                  mu=0.1, # RAD: weight of ||A - I||^2 (paper: 0.1)
                  lam=10.0, # RAD: weight of ||beta||^2 / 2 (paper: 10)
                  assign_labels="discretize", # "discretize" (Yu-Shi, as the reference) or "kmeans" on the embedding
                  random_state=0, # seed of the eigensolver start and the label assignment (see `core.check_random_state`)
                  device=None, # torch device of the kernel and of dense RAD; None: a GPU when visible
-                 max_clusters=20, # largest K the eigengap may choose when n_clusters is None
+                 max_clusters=MAX_CLUSTERS, # largest K the eigengap may choose when n_clusters is None
                  n_outer=5, # RAD alternations (paper: 5)
                  n_diffusion=8, # RAD diffusion steps per alternation, at most (paper: 8)
                  precision="float32", # inputs of the kernel's tile products: "float32" or "bfloat16" (GPU speed)
@@ -265,12 +265,12 @@ class ClipSpectralClustering(ClusterMixin, BaseEstimator):
                  n_clusters=10, # K; None: estimated by the eigengap
                  *,
                  affinity="cosine_knn", # "cosine_knn" (sparse kNN graph of cosines) or "rbf" (dense, small N)
-                 knn=30, # neighbours per image of the kNN graph
+                 knn=KNN, # neighbours per image of the kNN graph
                  random_state=0, # seed of the eigensolver start and the label assignment
                  assign_labels="discretize", # "discretize" (Yu-Shi) or "kmeans"
                  gamma=None, # RBF width; None: 1 / median squared distance
                  device=None, # torch device of the kNN search
-                 max_clusters=20, # largest K the eigengap may choose
+                 max_clusters=MAX_CLUSTERS, # largest K the eigengap may choose
                  graph="union", # kNN symmetrisation: "union" (either direction, scikit-learn's too) or "mutual"
                 ):
         self.n_clusters, self.affinity, self.knn, self.random_state = n_clusters, affinity, knn, random_state

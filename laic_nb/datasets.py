@@ -329,7 +329,7 @@ IMAGENET_C_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defo
                           "jpeg_compression", "speckle_noise", "gaussian_blur", "spatter", "saturate")  # 15 + 4 extra
 _COOP = "CoOp's split file (github.com/KaiyangZhou/CoOp, DATASETS.md links it)"
 _IN_TRAIN = "ImageNet-1K train: nouns are selected (and paper 2 fitted) on it"
-_IN_ROOT = "<root>/train/<wnid>/ (ImageNet-1K train) and <root>/ILSVRC2012_devkit_t12.tar.gz (the class names), as for imagenet"
+_IN_ROOT = "<root>/train/<wnid>/ with <root>/ILSVRC2012_devkit_t12.tar.gz (ImageNet-1K as for imagenet; the devkit names the classes)"
 
 DATASET_CARDS = {c.name: c for c in (
     DatasetCard("cifar10", "CIFAR-10", 10, "torchvision", "CIFAR-10 python archive, 163 MB",
@@ -777,8 +777,8 @@ def _imagenet_v2(key: str, split: str, root: Path, folder: Path, limit, random_s
     "ImageNet-V2: folder i holds ImageNet-1K's class i, which only the ImageNet root's class order names."
     classes, named = _imagenet_order(root)
     if len(classes) != 1000:
-        raise _unavailable(key, split, root, f"its folders 0-999 are ImageNet-1K class indices, ordered by {IMAGENET_DEVKIT} "
-                                             f"or the WordNet-id folders of {root / 'train'}, which has {len(classes)}")
+        raise _unavailable(key, split, root, f"its folders 0-999 are ImageNet-1K class indices, put in order by {IMAGENET_DEVKIT} "
+                                             f"or by the WordNet-id folders of {root / 'train'}: found {len(classes)} of 1000")
     if not named: _no_devkit(root)
     return _class_folders(key, split, folder, [str(i) for i in range(1000)], root, list(classes.values()), limit, random_state)
 

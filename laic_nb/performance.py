@@ -8,7 +8,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from .core import check_features, check_same_dim, check_dense_budget, random_seed
-from .ntk import SEMANTIC_STORE_BYTES, _default_block
+from .ntk import TAU, KNN, SEMANTIC_STORE_BYTES, _default_block
 
 # %% auto #0
 __all__ = ['memory_model', 'flop_model', 'matmul_rate', 'softmax_rows', 'dense_ntk_kernel', 'dense_knn_', 'dense_ntk_reference',
@@ -19,7 +19,7 @@ def memory_model(
     n: int, # N images
     d: int = 512, # feature dimension
     m: int = 835, # M nouns
-    knn: int = 30, # q neighbours per image
+    knn: int = KNN, # q neighbours per image
     n_prompts: int = 1, # B prompt graphs (RAD when > 1)
     n_clusters: int = 10, # K (sizes the eigensolver's basis)
     device: str = "cpu", # where the kernel runs: "cpu" or "cuda..." (sets the tile side, and whether the kernel stage counts in host memory)
@@ -101,7 +101,7 @@ _DENSE_HINT = "the dense reference is for benchmarks only; use NTKSpectralCluste
 def dense_ntk_kernel(
     image_features, # (N, d) image features X
     text_features, # (M, d) noun features T
-    tau: float = 0.04, # temperature of the noun softmax S = softmax(X T^T / tau)
+    tau: float = TAU, # temperature of the noun softmax S = softmax(X T^T / tau)
 ) -> np.ndarray: # (N, N) float32 kernel
     "Dense NTK $\\frac{1}{\\tau^2}(XX^\\top)\\circ(SS^\\top)$ in plain numpy float32 (the reference; memory-guarded)."
     x = check_features(image_features, "image_features")
@@ -118,7 +118,7 @@ def dense_ntk_kernel(
 # %% ../nbs/30_performance.ipynb #8272ddaa
 def dense_knn_(
     k: np.ndarray, # (N, N) symmetric kernel, overwritten
-    knn: int = 30, # q, neighbours kept per row
+    knn: int = KNN, # q, neighbours kept per row
     graph: str = "union", # "union": a pair kept if either end chose it; "mutual": if both did
     chunk: int = 1024, # rows whose top-q are found at once (bounds the index arrays)
 ) -> np.ndarray: # `k` itself: the symmetric kNN affinity, zero diagonal, no negative entries
@@ -148,8 +148,8 @@ def dense_ntk_reference(
     image_features, # (N, d) image features
     text_features, # (M, d) noun features
     n_clusters: int, # K
-    tau: float = 0.04, # NTK temperature
-    knn: int = 30, # q neighbours per image
+    tau: float = TAU, # NTK temperature
+    knn: int = KNN, # q neighbours per image
     random_state=0, # None, an int or a numpy Generator (`random_seed` gives scikit-learn its int)
     return_affinity: bool = False, # True: also return the dense float64 affinity
     graph: str = "union", # "union" or "mutual" kNN (see `dense_knn_`)
@@ -188,8 +188,8 @@ def dense_rad_reference(
     image_features, # (N, d) image features
     prompt_text_features, # (B, M, d) noun features, one slice per prompt template
     n_clusters: int, # K
-    tau: float = 0.04, # NTK temperature
-    knn: int = 30, # q neighbours per image in each prompt graph
+    tau: float = TAU, # NTK temperature
+    knn: int = KNN, # q neighbours per image in each prompt graph
     mu: float = 0.1, # weight of the identity (the diffusion's restart)
     lam: float = 10.0, # lambda, the ridge on the graph weights beta
     n_outer: int = 5, # rounds of diffusion + beta step

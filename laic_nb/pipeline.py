@@ -12,6 +12,7 @@ from .core import check_features, check_same_dim, l2_normalize, random_seed
 from .metrics import evaluate, aggregate_runs
 from .vocab import select_positive_nouns, default_n_centers, most_common_nouns, wordnet_nouns, PROMPT_TEMPLATES
 from .ntk import TAU, KNN
+from .spectral import MAX_CLUSTERS
 from .methods import (METHODS, Method, check_method, check_params, build_estimator, methods_where, centers_defaults,
                              signature_defaults)
 
@@ -55,14 +56,15 @@ def positive_nouns(
     if n_centers is None:
         try: n_centers = default_n_centers(dataset, n_samples=len(x), n_clusters=n_clusters)
         except ValueError: n_centers = max(2, min(len(x), len(x) // 300 or 2))
-    return select_positive_nouns(x, text_features, int(n_centers), per_center=per_center, random_state=random_state)
+    n_centers = min(int(n_centers), len(x))  # a published k_f on a subset (--limit) has more centers than images
+    return select_positive_nouns(x, text_features, n_centers, per_center=per_center, random_state=random_state)
 
 def estimate_k(
     image_features, # (N, d) CLIP image features
     text_features=None, # (M, d) positive nouns; None: a cosine kNN graph of the images
     tau: float = TAU, # NTK temperature
     knn: int = KNN, # q, neighbours per image
-    max_clusters: int = 20, # largest K considered
+    max_clusters: int = MAX_CLUSTERS, # largest K considered
     random_state=0, # seed of the eigensolver
 ) -> int:
     "K by the eigengap of the kNN NTK affinity (or a cosine kNN graph without nouns), both with the default graph."
@@ -164,7 +166,7 @@ def paper2_views(
     "TAC's weak view, RandAugment strong view, eval view for `clip`; and whether cached features are that eval view."
     from laic_nb.centers import clip_views
     size, mean, std, plain = _preprocess_geometry(clip)
-    imagenet = (dataset or "").lower().replace("_", "-") in ("imagenet10", "imagenet-dogs", "imagenet", "imagenet1k")
+    imagenet = (dataset or "").lower().replace("_", "-").startswith("imagenet")  # TAC's 256/224 resize for the family
     weak, strong, evalv = clip_views(size, mean, std, resize=int(round(size * 256 / 224)) if imagenet else size)
     return weak, strong, evalv, plain and not imagenet
 
@@ -412,24 +414,26 @@ def benchmark_plan(
     centers_mode: str = "auto", # how centers would train
 ) -> str:
     "A human-readable plan of `run_benchmark` (no network, no model loaded)."
-    from laic_nb.datasets import DATASETS, default_data_dir
-    from laic_nb.clip import check_model_name
+    from laic_nb.datasets import DATASET_CARDS, canonical_dataset, dataset_card, dataset_root, benchmark_profile
+    from laic_nb.clip import check_model_name, check_pretrained, backbones
     from laic_nb.cache import default_cache_dir
     check_model_name(model)
+    if checkpoint is None: check_pretrained(model, pretrained)
     methods = [check_method(m) for m in methods]
     mode = _centers_mode(centers_mode, True)  # every benchmark dataset loads its images
     lines = ["laic bench plan (dry run: nothing is downloaded or computed)", ""]
     for ds in datasets:
-        key = ds.lower()
-        if key not in DATASETS: raise ValueError(f"unknown dataset {ds!r}: choose one of {', '.join(DATASETS)}")
-        k, source, what = DATASETS[key]
-        where = Path(root) if root else default_data_dir() / (key if source == "local" else "torchvision")
+        key = canonical_dataset(ds)
+        card = dataset_card(key)
+        k, where = card.n_classes, dataset_root(key, root)
         present = where.exists() and any(where.iterdir())
-        lines.append(f"dataset {key}: K={k}; nouns selected on 'train' for every seed")
-        lines.append(f"  data: {what}; {where} {'exists' if present else 'is empty or missing'}"
-                     + ("" if present or source == "local" else " -> downloaded with --download"))
-        lines.append(f"  TAC's positive nouns (NTK, tac-notrain): k_f = {default_n_centers(key, n_clusters=k)} proxy centers, "
-                     f"5 nouns each; these methods cluster 'test'")
+        prof = benchmark_profile(key, model, None if str(pretrained).lower() == "none" else pretrained)
+        lines.append(f"dataset {key} ({card.title}): K={k}; nouns selected on 'train' for every seed")
+        lines.append(f"  data: {card.fetch}; {where} {'exists' if present else 'is empty or missing'}"
+                     + ("" if present else " -> downloaded with --download" if card.downloadable else f"; layout: {card.layout}"))
+        lines.append(f"  TAC's positive nouns (NTK, tac-notrain): k_f = {prof['n_centers']} proxy centers "
+                     f"({prof['sources']['n_centers']}), 5 nouns each; these methods cluster 'test'")
+        lines.append(f"  NTK temperature tau = {prof['tau']} ({prof['sources']['tau']})")
         if any(METHODS[m].fit_split == "train" for m in methods):
             from laic_nb.relational import default_consistency_k
             lines.append(f"  paper 2 (relational, centers): fitted on 'train', evaluated on 'test'; candidate nouns: "
@@ -452,7 +456,11 @@ def benchmark_plan(
               f"methods: {', '.join(methods)}" + ("  (zeroshot is told the class names: reported apart)" if "zeroshot" in methods else ""),
               f"seeds: {' '.join(str(s) for s in seeds)}",
               f"feature cache: {default_cache_dir()}",
-              "output: a markdown table with the papers' figures (CLIP ViT-B/32) beside the measured ones"]
+              "output: a markdown table with the papers' figures (CLIP ViT-B/32) beside the measured ones",
+              "", f"datasets available ({len(DATASET_CARDS)}): " + ", ".join(DATASET_CARDS)
+              + " (imagenet-c takes :corruption:severity; dtd, flowers102, food101 take @coop)",
+              "backbones of the papers (--model M --pretrained TAG): "
+              + "; ".join(f"{b['model']} {b['pretrained']}" for b in backbones())]
     return "\n".join(lines)
 
 # %% ../nbs/18_pipeline.ipynb #f379a360
@@ -463,7 +471,7 @@ class _Rows:
     def __getitem__(self, i): return self.ds[int(self.indices[i])]
 
 def run_benchmark(
-    dataset: str,  # a name from laic_nb.datasets.DATASETS
+    dataset: str,  # a dataset name (laic_nb.datasets.DATASET_CARDS), e.g. "cifar10", "imagenet-c:fog:3", "dtd@coop"
     methods=DEFAULT_BENCH_METHODS,  # method names (see METHODS)
     seeds=(0, 1, 2),  # one run of every method per seed; nouns are re-selected per seed
     clip=None,  # a loaded ClipModel (default: load `model` / `pretrained` / `checkpoint`)
@@ -482,17 +490,22 @@ def run_benchmark(
     log=print,  # where progress lines go
 ) -> dict:  # raw results: the protocol, runs and mean/std of every method
     "Run `methods` x `seeds` on a benchmark dataset; return the raw results (`laic_nb.report.results_table` formats them)."
-    from laic_nb.datasets import load_dataset, DATASETS
+    from laic_nb.datasets import load_dataset, canonical_dataset, dataset_card, benchmark_profile
     from laic_nb.clip import load_clip
     from laic_nb.features import extract_image_features
-    key = dataset.lower()
-    if key not in DATASETS: raise ValueError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+    key = canonical_dataset(dataset)
     methods = [check_method(m) for m in methods]
     _centers_mode(centers_mode, True)  # a bad mode fails before anything is loaded
     method_params = {check_method(m): dict(p) for m, p in (method_params or {}).items()}
-    k = DATASETS[key][0]
+    k = dataset_card(key).n_classes
+    tag = pretrained if clip is None else (None if clip.random_weights else clip.weights.split(",")[0])
     clip = clip or load_clip(model, pretrained, checkpoint)
     log(f"{clip}")
+    profile = benchmark_profile(key, clip.name, tag)  # k_f and tau for this dataset and backbone, with sources
+    for m in methods:  # the profile's tau for the NTK methods, unless given
+        if "tau" in METHODS[m].parameters and METHODS[m].noun_rule == "tac" and "filter_nouns" not in METHODS[m].parameters:
+            method_params.setdefault(m, {}).setdefault("tau", profile["tau"])
+    log(f"profile: k_f = {profile['n_centers']} ({profile['sources']['n_centers']}); tau = {profile['tau']} ({profile['sources']['tau']})")
     workers = num_workers if num_workers is not None else (8 if str(clip.device).startswith("cuda") else 0)
     splits = {}
     for split in ("train", "test"):
@@ -508,7 +521,7 @@ def run_benchmark(
     if "centers" in methods:
         log(f"centers: {IMAGE_MODE if mode == 'images' else FEATURE_MODE}")
         if mode == "images" and not str(clip.device).startswith("cuda"):
-            log(f"  note: image mode on {clip.device} encodes {len(train_images)} x {method_params.get('centers', {}).get('epochs', 20)} "
+            log(f"  note: image mode on {clip.device} encodes {len(train_images)} x {method_params.get('centers', {}).get('epochs', METHODS['centers'].parameters['epochs'])} "
                 f"augmented images per seed; centers_mode='features' (--centers-mode features) is the CPU approximation")
     y = np.asarray(test_ds.labels)[test_r.indices]
     class_feats = None
@@ -518,7 +531,7 @@ def run_benchmark(
     positives = {}
     def keep_for(s):  # TAC's positive nouns on the training split, once per seed
         if s not in positives:
-            positives[s] = positive_nouns(train_r.features, ens, k, dataset=key, random_state=s)
+            positives[s] = positive_nouns(train_r.features, ens, k, n_centers=profile["n_centers"], random_state=s)
             log(f"seed {s}: {len(positives[s])} positive nouns selected on the training split out of {len(vocab)}")
         return positives[s]
     protocols, out = {}, {}
@@ -544,7 +557,8 @@ def run_benchmark(
                       per_seed=infos)
     raw = dict(dataset=key, n_clusters=k, n_train=int(len(train_r.features)), n_test=int(len(y)), limit=limit,
                model=clip.describe(), model_name=clip.name, weights=clip.weights, random_weights=clip.random_weights,
-               vocabulary=dict(spec=nouns, n_nouns=len(vocab)), seeds=list(seeds), methods=out)
+               vocabulary=dict(spec=nouns, n_nouns=len(vocab)), seeds=list(seeds), methods=out, profile=profile,
+               data=dict(train=train_ds.identity(), test=test_ds.identity(), origin=getattr(test_ds, "origin", None)))
     return raw
 
 # %% ../nbs/18_pipeline.ipynb #3bc67716

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from .core import check_dense_budget, dense_budget_bytes, get_device
-from .spectral import check_affinity, normalized_affinity
+from .spectral import check_affinity, normalized_affinity, _normalized_affinity
 
 # %% auto #0
 __all__ = ['RAD_MODES', 'BETA_SOLVERS', 'RAD_TIME_BUDGET_S', 'project_simplex', 'beta_step', 'pairwise_beta_update',
@@ -414,7 +414,7 @@ def rad(affinities, # B symmetric nonnegative (N, N) graphs, one per prompt temp
     if not (np.isfinite(tol) and tol >= 0): raise ValueError(f"tol must be >= 0 (0: never stop early; reference 1e-4), got {tol}")
     graphs = check_affinities(affinities)
     n, nb = graphs[0].shape[0], len(graphs)
-    s = [normalized_affinity(sp.csr_matrix(g)) for g in graphs]
+    s = [_normalized_affinity(sp.csr_matrix(g, dtype=np.float64)) for g in graphs]  # checked once, by check_affinities
     dev = get_device(device)
     mode = resolve_rad_mode(mode, n, [g.nnz for g in s], n_outer * (n_diffusion + 1), dev, time_budget=time_budget, dtype=dtype)
     op = _SparseOp(s, union_pattern(s, two_hop)) if mode == "sparse" else _DenseOp(s, dev, dtype)

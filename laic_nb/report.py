@@ -227,6 +227,11 @@ def results_table(
         lines.append(f"| {method_label(m, pr)} | {_split(pr)} | " + " | ".join(cells + [_fmt(v) for v in p])
                      + f" | {float(np.mean(r['seconds'])):.1f} |")
     if raw["random_weights"]: lines += ["", "**Random weights**: these numbers test the plumbing and say nothing about the methods."]
+    origin = (raw.get("data") or {}).get("origin")
+    if origin: lines += ["", f"**Not the official files**: the images come from {origin}."]
+    prof = raw.get("profile")
+    if prof: lines += ["", f"Profile: k_f = {prof['n_centers']} ({prof['sources']['n_centers']}); "
+                           f"tau = {prof['tau']} ({prof['sources']['tau']})."]
     lines += ["", "Nouns are selected on the train split, again for every seed (the std includes that choice): TAC's "
               "positive nouns for the NTK methods and tac-notrain, the second paper's candidate nouns for relational "
               "and centers."]
@@ -270,11 +275,13 @@ def bench_report_entry(
     config: dict,  # the resolved configuration of the run
 ) -> dict:  # JSON-ready: per method the splits of noun selection, fitting and evaluation, the centers' mode, metrics
     "One dataset's entry of the bench report.json."
-    methods = {}
+    methods, paper = {}, PAPER_RESULTS.get(raw["dataset"], {})
     for m, r in raw["methods"].items():
         methods[m] = dict(r["protocol"], description=r["description"], unsupervised=r["unsupervised"],
+                          paper=dict(zip(("nmi", "acc", "ari"), paper[m])) if m in paper else None,
                           metrics=dict(mean=r["mean"], std=r["std"]), runs=r["runs"], seconds=r["seconds"],
                           seeds=r["seeds"], per_seed=r["per_seed"])
     keys = ("dataset", "n_clusters", "n_train", "n_test", "limit", "model", "weights", "random_weights", "vocabulary", "seeds")
     return dict(command=command, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), table=str(table_path), config=config,
-                centers_mode_requested=config.get("centers_mode"), **{q: raw[q] for q in keys}, methods=methods)
+                centers_mode_requested=config.get("centers_mode"), **{q: raw[q] for q in keys},
+                profile=raw.get("profile"), data=raw.get("data"), methods=methods)

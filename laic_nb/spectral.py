@@ -11,11 +11,14 @@ from scipy.sparse.linalg import eigsh, LinearOperator
 from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import KMeans
 from .core import check_random_state, random_seed, native_threads
+from .ntk import KNN
+
+MAX_CLUSTERS = 20  # largest K the eigengap considers unless told: the one default of every auto-K path
 
 # %% auto #0
-__all__ = ['ASSIGN_LABELS', 'check_affinity', 'check_n_clusters', 'normalized_affinity', 'top_eigenpairs', 'row_normalize',
-           'spectral_embedding', 'planted_partition', 'discretize', 'spectral_clustering', 'estimate_n_clusters',
-           'cosine_knn_affinity']
+__all__ = ['MAX_CLUSTERS', 'ASSIGN_LABELS', 'check_affinity', 'check_n_clusters', 'normalized_affinity', 'top_eigenpairs',
+           'row_normalize', 'spectral_embedding', 'planted_partition', 'discretize', 'spectral_clustering',
+           'estimate_n_clusters', 'cosine_knn_affinity']
 
 # %% ../nbs/10_spectral.ipynb #85ff97eb
 def _dense_asymmetry(a: np.ndarray, block: int = 2048) -> float:
@@ -290,7 +293,7 @@ def _check_max_clusters(max_clusters, n: int) -> int:
 
 def estimate_n_clusters(
     affinity, # (N, N) symmetric nonnegative graph, sparse or dense
-    max_clusters: int = 20, # largest K considered, 2 <= max_clusters <= N - 1
+    max_clusters: int = MAX_CLUSTERS, # largest K considered, 2 <= max_clusters <= N - 1
     random_state=0, # seed of the eigensolver's start vector
     return_eigenvalues: bool = False, # also return the max_clusters + 1 eigenvalues
     min_component_size: int | None = None, # components with fewer nodes are left out; None: max(2, N // (10 max_clusters))
@@ -319,7 +322,7 @@ def _spectral_clustering_auto_k(a, max_clusters: int, assign_labels: str = "disc
 # %% ../nbs/10_spectral.ipynb #d0d19756
 def cosine_knn_affinity(
     features, # (N, d) image features
-    knn: int = 30, # neighbours per image
+    knn: int = KNN, # neighbours per image
     graph: str = "union", # "union" (either direction) or "mutual" (both)
     **kwargs, # passed to `laic_nb.ntk.kernel_topk` (device, block_size, ...)
 ) -> sp.csr_matrix: # the symmetric kNN graph, negatives clipped

@@ -186,9 +186,7 @@ def test_one_fit_checks_each_graph_once_and_solves_once(blobs, monkeypatch):
     est = NTKSpectralClustering(None, text_features=pt, variant="rad").fit(blobs.image_features)
     assert 2 <= est.n_clusters_ <= 20
     assert calls["_top_eigenpairs"] == 1
-    # B at RAD's door, and B more while RAD normalises the same graphs through the public `normalized_affinity`
-    # (B once RAD calls `spectral._normalized_affinity`); none after RAD
-    assert len(pt) <= calls["check_affinity"] <= 2 * len(pt)
+    assert calls["check_affinity"] == len(pt)  # once per prompt graph (RAD's door), never after RAD
 
 
 def test_known_k_labels_do_not_depend_on_the_door(blobs):
