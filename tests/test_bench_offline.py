@@ -2,7 +2,9 @@
 torchvision's on-disk CIFAR-10 format (download=False), with the tiny random-weights model: the dataset loads
 through torchvision's reader, the features are cached and a second run resumes from the cache, every default
 method runs, and the markdown table and report.json are written with the papers' figures beside the measured ones.
-Also: the backbone table against open_clip's registry and the profiles against the library's defaults.
+The same on a generated ImageNet-style root (train/<wnid>/, val/<wnid>/ of tiny JPEGs, no devkit): ImageNet-10 reads
+its classes from the folders, `laic bench --dataset imagenet10` runs, and ImageNet-V2 without the ImageNet root fails
+in one line. Also: the backbone table against open_clip's registry and the profiles against the library's defaults.
 
 Nothing here reads /work/shared or the network: sockets are closed for the whole module."""
 import json
@@ -113,8 +115,6 @@ def test_table_has_the_papers_figures_beside_the_measured(bench_runs):
     assert table.strip() in runs[1][0]  # printed too
 
 
-@pytest.mark.xfail(strict=True, reason="report.json does not yet record the papers' figures nor the dataset's origin "
-                                       "(report.bench_report_entry / pipeline.run_benchmark: the lead's files)")
 def test_report_json_records_paper_figures_and_origin(bench_runs):
     entry = bench_runs[0][0][2]["datasets"]["cifar10"]
     assert entry["methods"]["ntk-rad"]["paper"] == dict(zip(("nmi", "acc", "ari"), (83.3, 92.0, 83.0)))
@@ -171,3 +171,57 @@ def test_profiles_agree_with_the_library_defaults():
     for name, k_f in N_CENTERS.items():
         p = benchmark_profile(name)
         assert (p["n_centers"], p["tau"]) == (k_f, TAU), (canonical_dataset(name), p)
+
+
+IMAGENET_PER_CLASS = {"train": 3, "val": 2}  # images per ImageNet-10 class and split: 30 train, 20 test
+OTHER_WNIDS = ["n09000001", "n09000002"]  # WordNet-id folders outside ImageNet-10 (fake ids): never read
+
+
+@pytest.fixture(scope="module")
+def imagenet_root(tmp_path_factory):
+    "An ImageNet-style root, generated: train/<wnid>/ and val/<wnid>/ with tiny JPEGs, no devkit, no class list."
+    from PIL import Image
+    from laic_nb.datasets import IMAGENET10
+    root = tmp_path_factory.mktemp("imagenet")
+    base = np.random.default_rng(3).integers(30, 226, (len(IMAGENET10) + len(OTHER_WNIDS), 3))
+    for split, n in IMAGENET_PER_CLASS.items():
+        for c, wnid in enumerate([*IMAGENET10, *OTHER_WNIDS]):
+            (root / split / wnid).mkdir(parents=True)
+            for i in range(n):
+                noise = np.random.default_rng(100 * c + i).normal(0, 15, (32, 32, 3))
+                img = np.clip(base[c] + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(root / split / wnid / f"{wnid}_{i}.JPEG", quality=90)
+    return root
+
+
+def test_imagenet10_reads_its_classes_from_the_folders(imagenet_root):
+    "ImageNet-10 is its DAC ids over the user's folders: labels in the ids' order, the other folders left out."
+    from laic_nb.datasets import IMAGENET10, imagenet_classes, load_dataset
+    train, test = load_dataset("imagenet10", "train", root=imagenet_root), load_dataset("imagenet10", root=imagenet_root)
+    assert (len(train), len(test)) == (30, 20) and train.classes == test.classes == list(IMAGENET10)
+    assert np.bincount(test.labels).tolist() == [2] * 10 and test.class_names[0] == "king penguin"
+    assert all(p.parent.name == test.classes[y] for p, y in zip(test.paths, test.labels))
+    with pytest.warns(UserWarning, match="named by WordNet id"):  # no devkit: the sorted train/ folders, named by id
+        assert list(imagenet_classes(imagenet_root)) == sorted([*IMAGENET10, *OTHER_WNIDS])
+
+
+def test_bench_on_a_generated_imagenet_root(imagenet_root, tmp_path):
+    "`laic bench --dataset imagenet10` end to end on the generated root: every default method, K = 10."
+    from laic_nb.pipeline import DEFAULT_BENCH_METHODS
+    out = tmp_path / "out" / "imagenet10.md"
+    code, _, err = run_cli("bench", "--dataset", "imagenet10", "--root", imagenet_root, *TINY, "--cache", tmp_path / "cache",
+                           "--out", out)
+    assert code == 0, err
+    entry = json.loads((out.parent / "report.json").read_text())["datasets"]["imagenet10"]
+    assert (entry["n_train"], entry["n_test"], entry["n_clusters"]) == (30, 20, 10)
+    assert list(entry["methods"]) == list(DEFAULT_BENCH_METHODS)
+
+
+def test_imagenet_v2_without_the_imagenet_root_is_one_line(tmp_path, monkeypatch):
+    "V2's folders are class indices: without ImageNet's devkit or train/ folders it fails in one line saying so."
+    root = tmp_path / "data" / "imagenet"
+    (root / "imagenetv2-matched-frequency-format-val" / "0").mkdir(parents=True)
+    monkeypatch.setenv("LAIC_DATA", str(tmp_path / "data"))
+    code, _, err = run_cli("cluster", "imagenet-v2", *TINY[:4], "--k", "2", "--no-cache", "--out", tmp_path / "o", "--quiet")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "class indices" in err and str(root / "train") in err and "ILSVRC2012_devkit_t12.tar.gz" in err
