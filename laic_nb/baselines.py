@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from .core import check_features, check_same_dim, l2_normalize, native_threads, random_seed
 from .vocab import select_positive_nouns, default_n_centers
-from .cluster import validate_images
+from .cluster import validate_images, validate_images_and_text
 
 # %% auto #0
 __all__ = ['retrieve_text', 'TACNoTrain', 'ZeroShotCLIP', 'class_text_features']
@@ -73,11 +73,7 @@ class TACNoTrain(ClusterMixin, BaseEstimator):
             y=None, # ignored (scikit-learn's signature)
            ) -> TACNoTrain: # the fitted estimator: `labels_`, `noun_indices_`, `retrieved_`, `representations_`, ...
         "Filter nouns (TAC), retrieve each image's text counterpart, k-means on the concatenation."
-        x = l2_normalize(validate_images(self, X))
-        if self.text_features is None:
-            raise ValueError("TACNoTrain needs noun text features: pass text_features= (the noun embeddings) to the constructor")
-        t = l2_normalize(check_features(self.text_features, "text_features"))
-        check_same_dim(x, t)
+        x, t = validate_images_and_text(self, X, self.text_features, needs="noun text features (the noun embeddings)")
         n = len(x)
         if not 1 <= self.n_clusters <= n:
             raise ValueError(f"n_clusters must be between 1 and the number of images ({n}), got {self.n_clusters}")
@@ -110,12 +106,8 @@ class ZeroShotCLIP(ClusterMixin, BaseEstimator):
             y=None, # ignored (scikit-learn's signature)
            ) -> ZeroShotCLIP: # the fitted estimator: `labels_`, `scores_`, `n_clusters_`
         "Label the images of `X` by their most similar class."
-        x = l2_normalize(validate_images(self, X))
-        if self.class_text_features is None:
-            raise ValueError("zero-shot CLIP needs class-name text features (it is told the classes): "
-                             "pass class_text_features= (e.g. from class_text_features(clip, names, templates))")
-        c = l2_normalize(check_features(self.class_text_features, "class_text_features"))
-        check_same_dim(x, c)
+        x, c = validate_images_and_text(self, X, self.class_text_features, "class_text_features",
+                                        "class-name text features (it is told the classes; e.g. from class_text_features)")
         self.class_features_, self.n_clusters_ = c, len(c)
         self.scores_ = x @ c.T
         self.labels_ = self.scores_.argmax(1)

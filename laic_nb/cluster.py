@@ -20,7 +20,8 @@ from .spectral import MAX_CLUSTERS, ASSIGN_LABELS, check_n_clusters, _as_affinit
 from .rad import rad, RAD_MODES, BETA_SOLVERS
 
 # %% auto #0
-__all__ = ['VARIANTS', 'vote_unassigned', 'validate_images', 'NTKSpectralClustering', 'ClipKMeans', 'ClipSpectralClustering']
+__all__ = ['VARIANTS', 'vote_unassigned', 'validate_images', 'validate_images_and_text', 'NTKSpectralClustering', 'ClipKMeans',
+           'ClipSpectralClustering']
 
 # %% ../nbs/13_cluster.ipynb #c19e0ddd
 def vote_unassigned(
@@ -62,6 +63,21 @@ def validate_images(
     x = validate_data(estimator, X, reset=reset, dtype=np.float32, ensure_all_finite=False,  # fit: >= 2 images, >= 2 features
                       ensure_min_samples=2 if reset else 1, ensure_min_features=2 if reset else 1)  # later: the width of fit
     return check_features(x, "X")
+
+def validate_images_and_text(
+    estimator, # the estimator at whose door both arrive
+    X, # (N, d) image features
+    text_features, # (M, d) the text features the images are read against (a constructor parameter)
+    name: str = "text_features", # that parameter's name
+    needs: str = "noun text features", # what it is, for the error when it is missing
+) -> tuple[np.ndarray, np.ndarray]: # unit rows of both, of one width
+    "The door of the estimators that read images against text: both validated and L2-normalised, of the same width."
+    x = l2_normalize(validate_images(estimator, X))
+    if text_features is None:
+        raise ValueError(f"{type(estimator).__name__} needs {needs}: pass {name}= to the constructor")
+    t = l2_normalize(check_features(text_features, name))
+    check_same_dim(x, t)
+    return x, t
 
 def _spectral_labels(affinity, n_clusters, max_clusters: int, assign_labels: str, random_state):
     "(labels, assigned, K) of a graph built by an estimator: K given (checked), or by the eigengap from one eigensolve."

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from .core import (check_features, check_same_dim, check_dense_budget, l2_normalize, get_device, native_threads,
                           random_seed)
 from .vocab import spherical_kmeans
-from .cluster import validate_images
+from .cluster import validate_images, validate_images_and_text
 
 # %% auto #0
 __all__ = ['PAPER2_FEW_CLUSTERS', 'PAPER2_MANY_CLUSTERS', 'relational_matrix', 'paper2_n_centers', 'candidate_nouns',
@@ -122,11 +122,7 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             y=None,  # ignored (scikit-learn's signature)
            ) -> RelationalKMeans:  # the fitted estimator: `labels_`, `representations_` (C), `noun_indices_`, ...
         "Select nouns, build `representations_` (the matrix C) and cluster its rows into `labels_`."
-        x = l2_normalize(validate_images(self, X))
-        if self.text_features is None:
-            raise ValueError("RelationalKMeans needs text features: pass text_features= (the noun embeddings) to the constructor")
-        t = l2_normalize(check_features(self.text_features, "text_features"))
-        check_same_dim(x, t)
+        x, t = validate_images_and_text(self, X, self.text_features, needs="text features (the noun embeddings)")
         n = len(x)
         if not 1 <= self.n_clusters <= n:
             raise ValueError(f"n_clusters must be between 1 and the number of images ({n}), got {self.n_clusters}")
