@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 from .core import check_features, check_random_state, native_threads
-from .ntk import ntk_affinity, check_tau, check_graph
+from .ntk import TAU, KNN, ntk_affinity, check_tau, check_graph
 from .spectral import check_affinity, top_eigenpairs, row_normalize, discretize
 
 # %% auto #0
@@ -279,10 +279,10 @@ def select_tau(
     k_min: int = 2, # smallest candidate K when K is chosen
     k_max: int = 20, # largest candidate K when K is chosen; also the columns of the diffusion embeddings
     ks=None, # explicit candidate Ks instead of k_min..k_max
-    reference_tau: float = 0.04, # the graph on which K is chosen (the paper's tau)
+    reference_tau: float = TAU, # the graph on which K is chosen (the paper's tau)
     criterion: str = DEFAULT_CRITERION, # the criterion that chooses K
     build_graph=None, # callable (image_features, text_features, tau) -> affinity; None: `ntk_affinity`
-    knn: int = 30, # neighbours of the default graph
+    knn: int = KNN, # neighbours of the default graph
     graph: str = "union", # kind of the default graph ("union" or "mutual")
     diffusion_time: float = DIFFUSION_TIME, # t of the diffusion embeddings
     random_state=0, # seed of the eigensolver and the discretisation
