@@ -188,7 +188,9 @@ class KCriteria:
     eigenvalues: np.ndarray  # (max(ks) + 1,) top eigenvalues of D^-1/2 A D^-1/2, descending
     labels: np.ndarray       # (C, N) labels of the graph for each candidate
 
-    def best(self, criterion: str = DEFAULT_CRITERION) -> int:
+    def best(self,
+             criterion: str = DEFAULT_CRITERION, # one of the computed criteria
+            ) -> int: # the chosen number of clusters
         "The K that `criterion` prefers (lowest Davies–Bouldin, highest otherwise; ties: the smaller K)."
         if check_criterion(criterion) not in self.scores:
             raise ValueError(f"{criterion!r} was not computed: pass it in criteria= (computed: {tuple(self.scores)})")
@@ -200,7 +202,9 @@ class KCriteria:
         "The K chosen by every computed criterion."
         return {c: self.best(c) for c in self.scores}
 
-    def labels_at(self, k: int) -> np.ndarray:
+    def labels_at(self,
+                  k: int, # one of the candidates
+                 ) -> np.ndarray: # (N,) its labels
         "The labels of candidate `k`."
         hit = np.flatnonzero(self.ks == k)
         if not hit.size: raise ValueError(f"{k} is not a candidate (ks = {self.ks.min()}..{self.ks.max()})")
