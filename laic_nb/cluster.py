@@ -17,6 +17,7 @@ from sklearn.utils.validation import validate_data
 from .core import check_features, check_same_dim, check_dense_budget, l2_normalize, native_threads, random_seed
 from .ntk import TAU, KNN, GRAPHS, PRECISIONS, check_knn, ntk_topk, kernel_topk, knn_graph, ntk_kernel
 from .spectral import MAX_CLUSTERS, ASSIGN_LABELS, check_n_clusters, _as_affinity, _spectral_clustering, _spectral_clustering_auto_k
+from .selection import TAUS, DEFAULT_CRITERION, select_n_clusters, select_tau
 from .rad import rad, RAD_MODES, BETA_SOLVERS
 
 # %% auto #0
@@ -88,8 +89,8 @@ def _spectral_labels(affinity, n_clusters, max_clusters: int, assign_labels: str
 
 def _check_k(n_clusters, n: int):
     "The data-dependent half of the `n_clusters` rule: K <= N, or N >= 3 for the eigengap."
-    if n_clusters is not None: check_n_clusters(n_clusters, n)
-    elif n < 3: raise ValueError(f"n_clusters=None estimates K in [2, N - 1], which needs N >= 3 images, got N={n}: pass n_clusters")
+    if n_clusters is not None and n_clusters != "auto": check_n_clusters(n_clusters, n)
+    elif n < 3: raise ValueError(f"n_clusters={n_clusters!r} estimates K in [2, N - 1], which needs N >= 3 images, got N={n}: pass n_clusters")
 
 def _drop_diagonal(a, copy: bool = True):
     if sp.issparse(a):
@@ -114,10 +115,10 @@ def _n_components(graphs) -> int:
 class NTKSpectralClustering(ClusterMixin, BaseEstimator):
     "NTK spectral clustering (Peng et al., ICLR 2026): naive, prompt-ensemble (pe) or RAD-fused NTK graph + spectral clustering."
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), None, StrOptions({"auto"})],
         "text_features": ["array-like", None],
         "variant": [StrOptions(set(VARIANTS))],
-        "tau": [Interval(Real, 0, None, closed="neither")],
+        "tau": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "knn": [Interval(Integral, 1, None, closed="left"), None],
         "mu": [Interval(Real, 0, None, closed="neither")],
         "lam": [Interval(Real, 0, None, closed="neither")],
@@ -137,11 +138,11 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
     }
 
     def __init__(self,
-                 n_clusters=None, # K; None: estimated by the eigengap (up to `max_clusters`)
+                 n_clusters=None, # K; None: estimated by the eigengap (up to `max_clusters`); "auto": by chapter 12's label-free criterion
                  *,
                  text_features=None, # noun embeddings: (M, d), or (B, M, d) per prompt template (needed by 'pe' and 'rad')
                  variant="rad", # "naive": one graph; "pe": mean of the B prompt graphs; "rad": RAD fusion of them
-                 tau=TAU, # temperature of the noun softmax (paper: 0.04)
+                 tau=TAU, # temperature of the noun softmax (paper: 0.04); "auto": chosen label-free among `selection.TAUS`
                  knn=KNN, # neighbours q per image (paper: 30); None: the dense kernels (small N)
                  mu=0.1, # RAD: weight of ||A - I||^2 (paper: 0.1)
                  lam=10.0, # RAD: weight of ||beta||^2 / 2 (paper: 10)
@@ -202,11 +203,11 @@ def _graphs(self: NTKSpectralClustering, x, prompts):
         check_dense_budget(n, n_arrays=nb + 2, what=f"{nb} dense NTK graphs", hint="use knn=30 for sparse graphs")
         graphs = []
         for tb in prompts:
-            k = ntk_kernel(x, tb, self.tau, device=self.device).astype(np.float64)
+            k = ntk_kernel(x, tb, self.tau_, device=self.device).astype(np.float64)
             np.maximum(k, 0, out=k); np.fill_diagonal(k, 0)
             graphs.append(k)
         return graphs, None, None
-    idx, val = ntk_topk(x, prompts, self.tau, self.knn, device=self.device, precision=self.precision, progress=self.verbose)
+    idx, val = ntk_topk(x, prompts, self.tau_, self.knn, device=self.device, precision=self.precision, progress=self.verbose)
     return [knn_graph(idx[b], val[b], self.graph) for b in range(nb)], idx, val
 
 # %% ../nbs/13_cluster.ipynb #e04eb0ed
@@ -218,6 +219,7 @@ def fit(self: NTKSpectralClustering,
        ) -> NTKSpectralClustering: # the fitted estimator: `labels_`, `n_clusters_`, `affinity_`, ...
     "Build the NTK graph(s) of `X` under `text_features`, fuse them per `variant`, cluster spectrally."
     x, prompts = self._check_inputs(X)
+    self.tau_ = self._choose_tau(x, prompts) if self.tau == "auto" else float(self.tau)
     graphs, idx, val = self._graphs(x, prompts)
     self.n_components_ = _n_components(graphs)  # RAD and PE keep the components of the graphs' union
     if self.variant == "rad":
@@ -228,10 +230,28 @@ def fit(self: NTKSpectralClustering,
         affinity = _drop_diagonal(self.rad_.affinity, copy=False)  # A-hat is ours: no second N x N array
     else: affinity = graphs[0] if len(graphs) == 1 else sum(graphs[1:], graphs[0]) / len(graphs)
     self.affinity_ = affinity
-    labels, assigned, self.n_clusters_ = _spectral_labels(affinity, self.n_clusters, self.max_clusters, self.assign_labels,
+    k = self.n_clusters
+    if k == "auto":  # chapter 12's default criterion on the graph that is clustered
+        k = select_n_clusters(affinity, 2, min(self.max_clusters, len(x) - 1), random_state=random_seed(self.random_state))
+    labels, assigned, self.n_clusters_ = _spectral_labels(affinity, k, self.max_clusters, self.assign_labels,
                                                           self.random_state)
     self.labels_ = _vote(self, labels, assigned, idx, val)
     return self
+
+# %% ../nbs/13_cluster.ipynb #b018a943
+@patch
+def _choose_tau(self: NTKSpectralClustering, x, prompts) -> float:
+    "tau='auto': the candidate whose graph's clustering the other candidates' graphs agree with best (chapter 12)."
+    if self.knn is None: raise ValueError("tau='auto' builds kNN graphs for every candidate: use knn=30 (not the dense kernels)")
+    def prompt_ensemble_graph(x, t, tau):
+        idx, val = ntk_topk(x, t, tau, self.knn, device=self.device, precision=self.precision)
+        gs = [knn_graph(idx[b], val[b], self.graph) for b in range(len(t))]
+        return gs[0] if len(gs) == 1 else sum(gs[1:], gs[0]) / len(gs)
+    given = None if self.n_clusters in (None, "auto") else int(self.n_clusters)
+    self.tau_selection_ = select_tau(x, prompts, n_clusters=given, k_max=min(self.max_clusters, len(x) - 1),
+                                     criterion="eigengap" if self.n_clusters is None else DEFAULT_CRITERION,
+                                     build_graph=prompt_ensemble_graph, random_state=random_seed(self.random_state))
+    return float(self.tau_selection_.tau)
 
 # %% ../nbs/13_cluster.ipynb #76c63db4
 class ClipKMeans(ClusterMixin, BaseEstimator):
