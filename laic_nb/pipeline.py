@@ -17,11 +17,12 @@ from .methods import (METHODS, Method, check_method, check_params, build_estimat
                              signature_defaults)
 
 # %% auto #0
-__all__ = ['FEATURE_MODE', 'IMAGE_MODE', 'NOUN_RULES', 'PAPER_RESULTS', 'PAPER_SOURCES', 'DEFAULT_BENCH_METHODS',
-           'CPU_DEFAULT_NOUNS', 'check_k', 'positive_nouns', 'estimate_k', 'cluster_centers', 'name_clusters',
-           'MethodResult', 'paper2_views', 'run_method', 'method_protocol', 'synthetic_benchmark', 'load_vocabulary',
-           'encode_vocabulary', 'run_paper2', 'benchmark_plan', 'run_benchmark', 'Timer', 'ClusterRun', 'item_path',
-           'class_names_of', 'check_vocabulary_spec', 'cluster_images']
+__all__ = ['FEATURE_MODE', 'IMAGE_MODE', 'NOUN_RULES', 'LABEL_FREE_MAX_K', 'PAPER_RESULTS', 'PAPER_SOURCES',
+           'DEFAULT_BENCH_METHODS', 'CPU_DEFAULT_NOUNS', 'check_k', 'positive_nouns', 'estimate_k', 'cluster_centers',
+           'name_clusters', 'MethodResult', 'paper2_views', 'run_method', 'method_protocol', 'label_free_scores',
+           'synthetic_benchmark', 'load_vocabulary', 'encode_vocabulary', 'run_paper2', 'benchmark_plan',
+           'run_benchmark', 'Timer', 'ClusterRun', 'item_path', 'class_names_of', 'check_vocabulary_spec',
+           'cluster_images']
 
 # %% ../nbs/18_pipeline.ipynb #846318dd
 FEATURE_MODE = "feature mode (CPU approximation: Gaussian feature noise as the strong view)"
@@ -277,6 +278,28 @@ def method_protocol(
     if m.learns_centers:
         mode = _centers_mode(centers_mode or "features", True)
         out.update(mode=mode, mode_label=IMAGE_MODE if mode == "images" else FEATURE_MODE)
+    return out
+
+# %% ../nbs/18_pipeline.ipynb #569bf9de
+LABEL_FREE_MAX_K = 100  # above this many clusters the graph figures (an eigensolve of K + 1 pairs) are skipped
+
+def label_free_scores(
+    image_features, # (N, d) the clustered image features
+    result: MethodResult, # what `run_method` / `run_paper2` returned for them
+    random_state=0, # seed of the eigensolver
+) -> dict: # {"features": {...}, "graph": {...} or None}
+    "Label-free figures of a clustering: silhouette, Davies–Bouldin, Calinski–Harabasz (and the eigengap on its graph)."
+    from laic_nb.selection import cosine_silhouette, davies_bouldin, calinski_harabasz, criteria_table
+    x, lab = l2_normalize(check_features(image_features, "image_features")), np.asarray(result.labels)
+    if len(np.unique(lab)) < 2: return dict(features=None, graph=None)
+    out = dict(features=dict(silhouette=cosine_silhouette(x, lab), davies_bouldin=davies_bouldin(x, lab),
+                             calinski_harabasz=calinski_harabasz(x, lab)), graph=None)
+    a, k = getattr(result.estimator, "affinity_", None), result.n_clusters
+    if a is not None and a.shape[0] == len(x) and 2 <= k <= min(LABEL_FREE_MAX_K, len(x) - 2):
+        t = criteria_table(a, ks=[k], criteria=("eigengap", "silhouette", "davies_bouldin", "calinski_harabasz"),
+                           random_state=random_state)
+        out["graph"] = {c: float(v[0]) for c, v in t.scores.items()}
+    out["features"] = {c: float(v) for c, v in out["features"].items()}
     return out
 
 # %% ../nbs/18_pipeline.ipynb #f1191479
@@ -548,6 +571,7 @@ def run_benchmark(
                 r = run_method(m, test_r.features, k, ens[keep], per[:, keep], [vocab[i] for i in keep],
                                class_text_features=class_feats, random_state=s, filter_nouns=False, clip=clip, params=p)
                 if METHODS[m].needs_text: r.info.update(n_nouns=int(len(keep)))
+            r.info["label_free"] = label_free_scores(test_r.features, r, random_state=s)
             runs.append(evaluate(y, r.labels)); secs.append(r.seconds)
             infos.append({q: v for q, v in r.info.items() if q not in ("mode_label",)})
             log(f"  {m} seed {s}: " + " ".join(f"{q}={v:.3f}" for q, v in runs[-1].items()) + f" ({r.seconds:.1f} s)")
@@ -590,6 +614,7 @@ class ClusterRun:
     metrics: dict | None = None  # NMI / ACC / ARI against them
     timings: dict = field(default_factory=dict)  # seconds per stage
     skipped: list = field(default_factory=list)  # (path, reason) of unreadable images
+    label_free: dict | None = None  # label-free figures of the clustering (`label_free_scores`)
 
 def item_path(
     ds, # a dataset
@@ -717,6 +742,7 @@ def cluster_images(
     if labels is not None:
         run.labels_true = np.asarray(labels)[feats.indices]
         if len(np.unique(run.labels_true)) > 1: run.metrics = evaluate(run.labels_true, r.labels)
+    with timer("label_free"): run.label_free = label_free_scores(x, r, random_state=seed)
     run.result, run.timings = r, timer.report()
     run.config["k_used"] = r.n_clusters
     return run

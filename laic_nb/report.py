@@ -130,7 +130,7 @@ def cluster_report(
         n_nouns=None if run.vocabulary is None else len(run.vocabulary),
         n_skipped=len(run.skipped), skipped=[dict(path=p, reason=why) for p, why in run.skipped],
         clusters=[dict(id=int(c), size=int((r.labels == c).sum()), name=run.names[int(c)]) for c in ids],
-        metrics=run.metrics,
+        metrics=run.metrics, label_free=run.label_free,
         metrics_note=(None if run.metrics is None else "against the class subfolders" + ("" if r.unsupervised else
                       "; zero-shot CLIP was told the class names: not an unsupervised result")),
         cache=dict(image_features=run.features.stats.path, chunks_total=run.features.stats.n_chunks,
@@ -181,6 +181,9 @@ def cluster_summary(
         m = report["metrics"]
         lines.append(f"against the folder labels: NMI {m['nmi']:.3f}  ACC {m['acc']:.3f}  ARI {m['ari']:.3f}"
                      + ("" if report["unsupervised"] else "  (zero-shot: told the class names)"))
+    lf = (report.get("label_free") or {}).get("features")
+    if lf: lines.append(f"label-free (image features): silhouette {lf['silhouette']:.3f}  Davies-Bouldin {lf['davies_bouldin']:.2f}"
+                        f"  Calinski-Harabasz {lf['calinski_harabasz']:.1f}")
     if report["n_skipped"]: lines.append(f"skipped {report['n_skipped']} unreadable file(s) (listed in report.json)")
     o = report["outputs"]
     lines.append("wrote " + ", ".join(str(p) for p in (o.get("labels"), o.get("report"), o.get("config"), o.get("figure")) if p)
