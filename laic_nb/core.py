@@ -8,8 +8,9 @@ import contextlib, os
 import numpy as np
 
 # %% auto #0
-__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'check_features', 'l2_normalize', 'check_same_dim', 'check_random_state',
-           'random_seed', 'dense_budget_bytes', 'check_dense_budget', 'get_device', 'thread_budget', 'native_threads']
+__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'check_features', 'l2_normalize', 'check_same_dim', 'check_option',
+           'check_random_state', 'random_seed', 'dense_budget_bytes', 'check_dense_budget', 'get_device',
+           'thread_budget', 'native_threads']
 
 # %% ../nbs/01_core.ipynb #1f4952ad
 def check_features(
@@ -50,6 +51,17 @@ def check_same_dim(
     if image_features.shape[-1] != text_features.shape[-1]:
         raise ValueError(f"image features have dim {image_features.shape[-1]} but text features have dim "
                          f"{text_features.shape[-1]}: encode both with the same CLIP model")
+
+# %% ../nbs/01_core.ipynb #1d3c10de
+def check_option(
+    value, # the value given
+    options, # the allowed values
+    name: str, # the parameter's name, for the message
+    why: str = "", # what the options mean, appended to the message
+):
+    "Return `value` if it is one of `options`; one `ValueError` naming them otherwise."
+    if value not in options: raise ValueError(f"{name} must be one of {tuple(options)}{f' ({why})' if why else ''}, got {value!r}")
+    return value
 
 # %% ../nbs/01_core.ipynb #661a3ae8
 def check_random_state(

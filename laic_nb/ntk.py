@@ -8,7 +8,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 import torch
-from .core import check_features, check_same_dim, check_dense_budget, get_device
+from .core import check_features, check_same_dim, check_dense_budget, check_option, get_device
 
 # %% auto #0
 __all__ = ['TAU', 'KNN', 'SEMANTIC_STORE_BYTES', 'PRECISIONS', 'GRAPHS', 'check_tau', 'semantic_probs', 'ntk_kernel', 'check_knn',
@@ -171,9 +171,7 @@ def check_precision(
     precision, # "float32" or "bfloat16"
 ) -> str:
     "Return `precision` if it is one of `PRECISIONS`; raise `ValueError` otherwise."
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS} (the inputs of the tile products), got {precision!r}")
-    return precision
+    return check_option(precision, PRECISIONS, "precision", "the inputs of the tile products")
 
 def _tiled_topk(xt, semantic_block, nb: int, knn: int, block: int, scale: float, progress: bool = False,
                 compiled: bool | None = None, precision: str = "float32"):
@@ -241,10 +239,8 @@ def check_graph(
     graph, # "union" or "mutual"
 ) -> str:
     "Return `graph` if it is one of `GRAPHS`; raise `ValueError` otherwise."
-    if graph not in GRAPHS:
-        raise ValueError(f"graph must be one of {GRAPHS} ('union': an edge when either image is in the other's top-q, "
-                         f"the reference's graph and the default; 'mutual': only when both are), got {graph!r}")
-    return graph
+    return check_option(graph, GRAPHS, "graph", "'union': an edge when either image is in the other's top-q, the reference's "
+                        "graph and the default; 'mutual': only when both are")
 
 def knn_graph(indices, # (N, knn) neighbour indices of each row (self entries are dropped)
               values, # (N, knn) their kernel values

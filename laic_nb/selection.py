@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
-from .core import check_features, check_random_state, native_threads
+from .core import check_features, check_option, check_random_state, native_threads
 from .ntk import TAU, KNN, ntk_affinity, check_tau, check_graph
 from .spectral import check_affinity, top_eigenpairs, row_normalize, discretize
 
@@ -157,10 +157,11 @@ CRITERIA = ("eigengap", "silhouette", "davies_bouldin", "calinski_harabasz", "st
 LOWER_IS_BETTER = ("davies_bouldin",)
 DEFAULT_CRITERION = "silhouette"  # most true K found on chapter 24's synthetic grid (ties: least accuracy lost)
 
-def check_criterion(criterion) -> str:
+def check_criterion(
+    criterion, # one of `CRITERIA`
+) -> str:
     "Return `criterion` if it is one of `CRITERIA`; `ValueError` otherwise."
-    if criterion not in CRITERIA: raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-    return criterion
+    return check_option(criterion, CRITERIA, "criterion")
 
 def candidate_ks(
     n: int, # number of nodes
