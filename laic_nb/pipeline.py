@@ -706,7 +706,7 @@ def cluster_images(
     config = dict(images=getattr(ds, "name", None) if given else str(images), method=None if m is None else m.name, k="auto" if k is None else int(check_k(k, 10**12)),
                   seed=seed, limit=limit, nouns=("all" if spec is None else spec) if want_nouns else None,
                   class_names=None if class_names is None else str(class_names),
-                  model=dict(name=clip.name, pretrained=clip.weights, checkpoint=None if checkpoint is None else str(checkpoint),
+                  model=dict(name=clip.name, pretrained=clip.weights.split(",")[0].strip(), checkpoint=None if checkpoint is None else str(checkpoint),
                              device=str(clip.device), batch_size=batch_size, workers=workers),
                   cache=cache if isinstance(cache, bool) else str(cache), chunk_size=chunk_size, download=download)
     if m is not None:
