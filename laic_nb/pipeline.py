@@ -726,6 +726,7 @@ def cluster_images(
     x = feats.features
     if len(x) < 2: raise ValueError(f"only {len(x)} readable image(s) in {images}: need at least 2 to cluster")
     if k is not None: check_k(k, len(x))
+    config["params"] = dict(m.parameters, **_adapt(m, params, len(x)))  # as run: q at most N - 1 on tiny inputs
     class_feats = names_given = None
     if m.text == "class_names":
         from laic_nb.baselines import class_text_features

@@ -223,3 +223,19 @@ def test_bench_bad_input_is_one_line(offline_cifar10, tmp_path):
                                  "--pretrained", "none", "--nouns", "40", "--quiet", *argv)
         assert code == 2 and err.startswith("laic: error:") and len(err.strip().splitlines()) == 1, err
     assert "not a laic bench report" in err and offline_cifar10 == []  # refused before anything was loaded
+
+
+def test_config_toml_reruns_the_run(folder, cache, tmp_path):
+    "The resolved config.toml reruns the same run (q adapted to a tiny folder is recorded as run), overrides apply."
+    a, b = tmp_path / "a", tmp_path / "b"
+    code, _, err = run_cli("cluster", folder, "--k", "3", "--method", "ntk-pe", "--set", "params.tau=auto",
+                           "--set", "noun_selection.per_center=3", "--out", a, "--cache", cache, "--no-figure", *TINY)
+    assert code == 0, err
+    code, _, err = run_cli("cluster", "--config", a / "config.toml", "--out", b, "--quiet", "--no-figure")
+    assert code == 0, err
+    ra, rb = (json.loads((d / "report.json").read_text()) for d in (a, b))
+    assert ra["config"] == rb["config"] and ra["config"]["params"]["knn"] == 23  # 24 readable images: q = N - 1
+    assert (a / "labels.csv").read_text() == (b / "labels.csv").read_text()
+    code, _, err = run_cli("cluster", "--config", a / "config.toml", "--set", "params.knn=10", "--out", tmp_path / "c", "--quiet",
+                           "--no-figure")
+    assert code == 0 and json.loads((tmp_path / "c" / "report.json").read_text())["config"]["params"]["knn"] == 10, err
