@@ -1,11 +1,12 @@
 """Properties of `laic_nb.selection` that the chapter's examples do not pin: invariances of the indices, dense and sparse
-graphs, the seed rule, and agreement of the K chosen with the library's eigengap on planted partitions."""
+graphs, the seed rule, agreement of the K chosen with the library's eigengap on planted partitions, the adaptive diffusion
+time, and many weak classes, which the default finds and the fixed t = 16 misses."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from laic_nb.selection import (CRITERIA, calinski_harabasz, cosine_silhouette, criteria_table, davies_bouldin,
-                               select_n_clusters)
+from laic_nb.selection import (CRITERIA, DIFFUSION_TIME, adaptive_diffusion_time, calinski_harabasz, cosine_silhouette,
+                               criteria_table, davies_bouldin, select_n_clusters, select_tau)
 from laic_nb.spectral import estimate_n_clusters, planted_partition
 
 
@@ -52,3 +53,32 @@ def test_isolated_nodes_are_labelled():
     a = sp.block_diag([a, sp.csr_matrix((3, 3))]).tocsr()  # three nodes without edges
     table = criteria_table(a, 2, 6, criteria=("silhouette",))
     assert table.best() == 3 and table.labels.min() >= 0 and table.labels_at(3).max() == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("floor", [0.1, 0.01, 0.001])
+def test_adaptive_time_leaves_the_floor_to_the_last_eigenvector(seed, floor):
+    vals = np.sort(np.random.default_rng(seed).uniform(0.05, 0.99, 12))[::-1]
+    t = adaptive_diffusion_time(vals, floor)
+    assert vals[-1] ** t == pytest.approx(floor, rel=1e-9)
+    assert np.all(vals ** t >= floor * (1 - 1e-9))  # every direction a candidate uses keeps at least the floor
+
+
+@pytest.mark.parametrize("p_in, p_out", [(0.3, 0.02), (0.4, 0.03)])
+def test_many_weak_classes_are_found_by_the_default_and_missed_at_t16(p_in, p_out):
+    a, _ = planted_partition([25] * 40, p_in=p_in, p_out=p_out, random_state=0)  # class eigenvalues near 0.3
+    ks = np.arange(2, 81)
+    assert select_n_clusters(a, ks=ks) == 40
+    assert select_n_clusters(a, ks=ks, diffusion_time=DIFFUSION_TIME) < 5  # t = 16 weighs them by ~1e-8
+    assert estimate_n_clusters(a, 80) < 5
+
+
+def test_select_tau_chooses_k_as_select_n_clusters_does():
+    a, _ = planted_partition([40, 50, 60, 30], p_in=0.3, p_out=0.03, random_state=5)
+    x = np.zeros((a.shape[0], 2))  # ignored by the builder
+    sel = select_tau(x, x, taus=(0.02, 0.04), k_max=10, build_graph=lambda x_, t_, tau: a)
+    assert sel.n_clusters == select_n_clusters(a, 2, 10) == 4
+    assert sel.k_criteria.diffusion_time == pytest.approx(adaptive_diffusion_time(sel.k_criteria.eigenvalues[:10]))
+    fixed = select_tau(x, x, taus=(0.02, 0.04), k_max=10, build_graph=lambda x_, t_, tau: a, k_diffusion_time=DIFFUSION_TIME)
+    assert fixed.k_criteria.diffusion_time == DIFFUSION_TIME
+    with pytest.raises(ValueError, match="diffusion_time"): select_n_clusters(a, diffusion_time="long")
