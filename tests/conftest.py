@@ -6,3 +6,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault(var, "1")
     import torch
     torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    "The book's build runs last: by then the notebook tests have left every chapter's executed page in .cache/book/."
+    items.sort(key=lambda item: "test_book_in_a_browser" in item.nodeid)

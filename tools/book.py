@@ -410,6 +410,47 @@ def _source_digest(root: Path) -> str:
 def _log(quiet, *args):
     if not quiet: print(*args, flush=True)
 
+def _rename(chapters) -> dict: return {f"({chapters[0]['stem']}.ipynb": "(index.ipynb"}  # links to the landing page
+
+def page_cache_path(
+    ch: dict, # a chapter of `list_chapters`
+    chapters: list, # all of them (the landing page's name enters the page)
+    root: Path, # the project
+    execute: bool = True, # as `build_book`
+    skip_flags=SKIP_FLAGS, # as `build_book`
+    allow_errors: bool = False, # as `build_book`
+    digest: str | None = None, # `_source_digest(root)`, if already computed
+) -> Path: # where the executed page of `ch` is kept, keyed by everything that shapes it
+    "The cached page of a chapter under `.cache/book/`: the notebook, the code it runs, the build options."
+    opts = json.dumps(dict(execute=execute, skip=list(skip_flags), errors=allow_errors, lib=digest or _source_digest(root),
+                           index=chapters[0]["stem"], v=3))
+    key = hashlib.sha256(ch["path"].read_bytes() + opts.encode()).hexdigest()[:20]
+    return root/".cache"/"book"/f"{ch['stem']}-{key}.ipynb"
+
+def _store(page: Path, cached: Path):
+    "Copy a page into the cache atomically: a concurrent build never reads half a file."
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".tmp{os.getpid()}")
+    shutil.copyfile(page, tmp); os.replace(tmp, cached)
+
+def cached_page(
+    src, # a chapter notebook `NN_name.ipynb` of the project
+    skip_flags=SKIP_FLAGS, # directives whose cells are not run
+    threads: int | None = 1, # BLAS/OpenMP threads of the child
+) -> tuple[Path, bool]: # (the cached page, whether it was already there)
+    "Execute a chapter exactly as `build_book` does (unless cached) and keep its page for the build: the notebook tests call this."
+    src = Path(src).resolve()
+    root = project_root(src)
+    chapters = list_chapters(src.parent)
+    ch = next(c for c in chapters if c["path"].resolve() == src)
+    cached = page_cache_path(ch, chapters, root, True, skip_flags, False)
+    if cached.exists(): return cached, True
+    with tempfile.TemporaryDirectory() as tmp:
+        dst = Path(tmp)/src.name
+        make_page(src, dst, execute=True, skip_flags=skip_flags, rename=_rename(chapters), threads=threads)
+        _store(dst, cached)
+    return cached, False
+
 
 def build_book(
     out_dir=None, # output folder (default: _book/ of the project); the site goes to its _build/html/
@@ -436,19 +477,16 @@ def build_book(
         shutil.rmtree(extra, ignore_errors=True); shutil.copytree(mathjax_dir(), extra/"mathjax")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     n_workers = max(1, min(n_workers or cpus, len(chapters)))
-    rename = {f"({chapters[0]['stem']}.ipynb": "(index.ipynb"}
-    opts = json.dumps(dict(execute=execute, skip=list(skip_flags), errors=allow_errors, lib=_source_digest(root), v=2))
-    cache_dir = root/".cache"/"book"
+    digest = _source_digest(root)
 
     def one(ch):
         dst = src/f"{doc_name(ch, chapters)}.ipynb"
-        key = hashlib.sha256(ch["path"].read_bytes() + opts.encode()).hexdigest()[:20]
-        cached = cache_dir/f"{ch['stem']}-{key}.ipynb"
+        cached = page_cache_path(ch, chapters, root, execute, skip_flags, allow_errors, digest)
         if cache and not force and cached.exists():
             shutil.copyfile(cached, dst); return ch["stem"], "cached"
         took = make_page(ch["path"], dst, execute=execute, skip_flags=skip_flags, allow_errors=allow_errors,
-                         rename=rename, threads=max(1, cpus // n_workers))
-        if cache: cache_dir.mkdir(parents=True, exist_ok=True); shutil.copyfile(dst, cached)
+                         rename=_rename(chapters), threads=max(1, cpus // n_workers))
+        if cache: _store(dst, cached)
         _log(quiet, f"  {ch['stem']}: {took['wall_s']:.1f} s ({took['cpu_s']:.1f} s CPU)")
         return ch["stem"], took
 
