@@ -17,7 +17,7 @@ from sklearn.utils.validation import validate_data
 from .core import check_features, check_same_dim, check_dense_budget, l2_normalize, native_threads, random_seed
 from .ntk import TAU, KNN, GRAPHS, PRECISIONS, check_knn, ntk_topk, kernel_topk, knn_graph, ntk_kernel
 from .spectral import MAX_CLUSTERS, ASSIGN_LABELS, check_n_clusters, _as_affinity, _spectral_clustering, _spectral_clustering_auto_k
-from .selection import TAUS, DEFAULT_CRITERION, select_n_clusters, select_tau
+from .selection import DEFAULT_CRITERION, select_n_clusters, select_tau
 from .rad import rad, RAD_MODES, BETA_SOLVERS
 
 # %% auto #0

@@ -560,7 +560,7 @@ def run_benchmark(
     protocols, out = {}, {}
     for m in methods:
         protocols[m] = method_protocol(m, mode if m == "centers" else None)
-        runs, secs, infos, n_nouns = [], [], [], []
+        runs, secs, infos = [], [], []
         for s in seeds:
             p = method_params.get(m)
             if METHODS[m].fit_split == "train":

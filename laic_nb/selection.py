@@ -333,7 +333,7 @@ def select_tau(
     if build_graph is None:
         graph = check_graph(graph)
         build_graph = lambda x, t, tau: ntk_affinity(x, t, tau, knn=knn, graph=graph)
-    elif not callable(build_graph): raise ValueError(f"build_graph must be a callable (image_features, text_features, tau) -> affinity")
+    elif not callable(build_graph): raise ValueError("build_graph must be a callable (image_features, text_features, tau) -> affinity")
     graphs = {tau: check_affinity(build_graph(image_features, text_features, tau)) for tau in taus}
     n = next(iter(graphs.values())).shape[0]
     k_table = None
