@@ -6,7 +6,7 @@ The same on a generated ImageNet-style root (train/<wnid>/, val/<wnid>/ of tiny 
 its classes from the folders, `laic bench --dataset imagenet10` runs, and ImageNet-V2 without the ImageNet root fails
 in one line. Also: the backbone table against open_clip's registry and the profiles against the library's defaults.
 
-Nothing here reads /work/shared or the network: sockets are closed for the whole module."""
+Nothing here reads ../shared or the network: sockets are closed for the whole module."""
 import json
 import pickle
 import socket

@@ -2,7 +2,7 @@
 (one line, exit code 2), `laic bench --dry-run` offline, and a quick `laic demo`.
 
 Everything runs on small generated folders with the tiny random-weights model `laic-tiny`;
-nothing reads /work/shared or the network. Most calls run `main` in-process (`run_cli`);
+nothing reads ../shared or the network. Most calls run `main` in-process (`run_cli`);
 two go through the installed console script to check what a user sees."""
 import csv
 import json

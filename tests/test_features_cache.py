@@ -2,7 +2,7 @@
 mismatching cache entry is refused; changed images are never served from the cache.
 
 Uses a small generated folder and the tiny random-weights model `laic-tiny` (no data from
-/work/shared, no network)."""
+../shared, no network)."""
 import json
 import os
 import signal
