@@ -67,13 +67,17 @@ def apply_overrides(
     for item in overrides or ():
         key, eq, value = str(item).partition("=")
         if not eq or not key.strip(): raise UsageError(f"--set {item}: expected KEY=VALUE, e.g. --set params.tau=0.05")
-        *tables, last = key.strip().split(".")
-        node = out
-        for t in tables:
-            node = node.setdefault(t, {})
-            if not isinstance(node, dict): raise UsageError(f"--set {item}: {t} is a value, not a table")
-        node[last] = _toml_literal(value.strip())
+        _set_dotted(out, key.strip(), _toml_literal(value.strip()))
     return out
+
+def _set_dotted(config: dict, key: str, value):
+    "config[a][b] = value for key 'a.b', creating tables as needed."
+    *tables, last = key.split(".")
+    node = config
+    for t in tables:
+        node = node.setdefault(t, {})
+        if not isinstance(node, dict): raise UsageError(f"--set {key}: {t} is a value, not a table")
+    node[last] = value
 
 # %% ../nbs/20_cli.ipynb #6d4414fa
 def cluster_arguments(
@@ -111,12 +115,8 @@ def _config_from(args, flags: dict) -> dict:
         if v is not None and v is not False: given[key] = v
     if getattr(args, "no_cache", False): given["cache"] = False
     elif getattr(args, "cache", None): given["cache"] = args.cache
-    config = apply_overrides(config, [f"{q}={json.dumps(v) if isinstance(v, str) else _toml_text(v)}" for q, v in given.items()])
+    for q, v in given.items(): _set_dotted(config, q, v)
     return apply_overrides(config, getattr(args, "set", None))
-
-def _toml_text(v) -> str:
-    from laic_nb.report import to_toml
-    return to_toml({"v": v}).split("=", 1)[1].strip()
 
 def _check_backbone(kw: dict):
     "An unknown model, or a weights tag its model does not have, fails here: before any image is read."
@@ -179,7 +179,7 @@ def bench_config(args) -> dict:
     config["methods"] = [check_method(m) for m in config["methods"]]
     config["params"] = {check_method(m): check_params(m, p) for m, p in config.get("params", {}).items()}
     valid = set(BENCH_FLAGS.values()) | {"params", "model", "cache"} | set(RECORD_ONLY)
-    unknown = sorted(q for q in config if q not in valid and not q.startswith("model."))
+    unknown = sorted(q for q in config if q not in valid)
     if unknown: raise UsageError(f"unknown configuration key(s) {', '.join(unknown)} for laic bench: valid keys are "
                                  f"{', '.join(sorted(valid - set(RECORD_ONLY)))}")
     if config["centers_mode"] not in ("auto", "images", "features"):

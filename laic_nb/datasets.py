@@ -15,11 +15,11 @@ from .core import check_random_state
 __all__ = ['IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES', 'RESOURCES', 'CLASS_SUBSETS_FILE', 'IMAGENET_DEVKIT',
            'IMAGENET10', 'IMAGENET_DOGS', 'IMAGENET_C_CORRUPTIONS', 'DATASET_CARDS', 'DATASETS', 'CIFAR10_CLASSES',
            'CIFAR_MANIFEST', 'PROFILES_FILE', 'PROFILE_VALUES', 'load_image', 'to_pil', 'PreparedImages',
-           'collate_prepared', 'stratified_indices', 'ImageFolder', 'ArrayImages', 'read_idx', 'load_fashion_mnist',
-           'DatasetUnavailableError', 'wordnet_id_folders', 'imagenet_devkit_names', 'imagenet_classes',
-           'imagenet_class_names', 'class_subset', 'DatasetCard', 'default_data_dir', 'canonical_dataset',
-           'dataset_card', 'parse_dataset_spec', 'dataset_root', 'TorchvisionImages', 'ImageList', 'Subset',
-           'write_cifar10', 'read_coop_split', 'load_dataset', 'open_images', 'benchmark_profile']
+           'collate_prepared', 'stratified_indices', 'files_sha256', 'ImageFolder', 'ArrayImages', 'read_idx',
+           'load_fashion_mnist', 'DatasetUnavailableError', 'wordnet_id_folders', 'imagenet_devkit_names',
+           'imagenet_classes', 'imagenet_class_names', 'class_subset', 'DatasetCard', 'default_data_dir',
+           'canonical_dataset', 'dataset_card', 'parse_dataset_spec', 'dataset_root', 'TorchvisionImages', 'ImageList',
+           'Subset', 'write_cifar10', 'read_coop_split', 'load_dataset', 'open_images', 'benchmark_profile']
 
 # %% ../nbs/06_datasets.ipynb #7bb406e8
 def load_image(
@@ -97,6 +97,17 @@ def stratified_indices(
 # %% ../nbs/06_datasets.ipynb #659433cf
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 
+def files_sha256(
+    root: Path, # the folder the files are named relative to
+    paths, # the files
+) -> str: # hex digest of every file's relative path, size and mtime (a missing file is marked)
+    "A fingerprint of a list of files that changes when any file is edited, added, removed or renamed."
+    h = hashlib.sha256()
+    for p in paths:
+        st = p.stat() if p.exists() else None
+        h.update(f"{p.relative_to(root)}\t{st.st_size if st else 'missing'}\t{st.st_mtime_ns if st else ''}\n".encode())
+    return h.hexdigest()
+
 class ImageFolder:
     "Images under `root`; the first-level subfolder names are the classes (optional)."
     def __init__(self,
@@ -141,11 +152,7 @@ class ImageFolder:
 
     def identity(self) -> dict:
         "Root, and every file's relative path, size and mtime (so edits invalidate cached features)."
-        h = hashlib.sha256()
-        for p in self.paths:
-            st = p.stat()
-            h.update(f"{p.relative_to(self.root)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-        return dict(kind="folder", root=str(self.root.resolve()), n=len(self.paths), files_sha256=h.hexdigest())
+        return dict(kind="folder", root=str(self.root.resolve()), n=len(self.paths), files_sha256=files_sha256(self.root, self.paths))
 
     def __repr__(self):
         lab = f"{len(self.classes)} classes" if self.labels is not None else "no labels"
@@ -561,11 +568,8 @@ class ImageList:
 
     def identity(self) -> dict:
         "Root, and every file's relative path, size and mtime, as an `ImageFolder`'s (a missing file is marked)."
-        h = hashlib.sha256()
-        for p in self.paths:
-            st = p.stat() if p.exists() else None
-            h.update(f"{p.relative_to(self.root)}\t{st.st_size if st else 'missing'}\t{st.st_mtime_ns if st else ''}\n".encode())
-        return dict(kind="list", name=self.name, root=str(self.root.resolve()), n=len(self.paths), files_sha256=h.hexdigest())
+        return dict(kind="list", name=self.name, root=str(self.root.resolve()), n=len(self.paths),
+                    files_sha256=files_sha256(self.root, self.paths))
 
     def __repr__(self): return f"ImageList({self.name}: {len(self)} images, {len(self.classes)} classes)"
 

@@ -526,7 +526,7 @@ def run_benchmark(
     log(f"{clip}")
     profile = benchmark_profile(key, clip.name, tag)  # k_f and tau for this dataset and backbone, with sources
     for m in methods:  # the profile's tau for the NTK methods, unless given
-        if "tau" in METHODS[m].parameters and METHODS[m].noun_rule == "tac" and "filter_nouns" not in METHODS[m].parameters:
+        if "tau" in METHODS[m].parameters:
             method_params.setdefault(m, {}).setdefault("tau", profile["tau"])
     log(f"profile: k_f = {profile['n_centers']} ({profile['sources']['n_centers']}); tau = {profile['tau']} ({profile['sources']['tau']})")
     workers = num_workers if num_workers is not None else (8 if str(clip.device).startswith("cuda") else 0)

@@ -161,10 +161,11 @@ def write_cluster_outputs(
     spent = round(time.perf_counter() - t0, 3)
     run.timings = dict(run.timings, write=spent, total=round(run.timings.get("total", 0) + spent, 3))
     report = cluster_report(run, command, paths)
-    atomic_write_bytes(out / "report.json", json.dumps(report, indent=2, default=_jsonable).encode())
+    atomic_write_bytes(out / "report.json", json.dumps(report, indent=2, default=_json_default).encode())
     return report
 
-def _jsonable(o):
+def _json_default(o):
+    "numpy scalars and arrays, and paths, as JSON values (json.dumps's `default`)."
     if isinstance(o, np.generic): return o.item()
     if isinstance(o, (np.ndarray, Path)): return o.tolist() if isinstance(o, np.ndarray) else str(o)
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
