@@ -8,9 +8,10 @@ import contextlib, os
 import numpy as np
 
 # %% auto #0
-__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'check_features', 'l2_normalize', 'check_same_dim', 'check_option',
-           'check_random_state', 'random_seed', 'dense_budget_bytes', 'check_dense_budget', 'get_device',
-           'thread_budget', 'native_threads']
+__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'ENGINES', 'RAY_EXTRA', 'check_features', 'l2_normalize', 'check_same_dim',
+           'check_option', 'check_random_state', 'random_seed', 'dense_budget_bytes', 'check_dense_budget',
+           'get_device', 'thread_budget', 'native_threads', 'check_engine', 'require_ray', 'ray_session', 'ray_gpus',
+           'ray_results']
 
 # %% ../nbs/01_core.ipynb #1f4952ad
 def check_features(
@@ -154,3 +155,54 @@ def native_threads(
     finally:
         if torch is not None: torch.set_num_threads(old_torch)
         if numba is not None: numba.set_num_threads(old_numba)
+
+# %% ../nbs/01_core.ipynb #21288000
+ENGINES = ("local", "ray")
+RAY_EXTRA = "pip install 'laic_nb[ray]'"  # how a user gets the optional engine
+
+def check_engine(
+    engine, # "local" or "ray"
+) -> str:
+    "Return `engine` if it is one of `ENGINES`; raise `ValueError` otherwise."
+    return check_option(engine, ENGINES, "engine", "'local': this process; 'ray': tasks on the Ray cluster this process joins")
+
+def require_ray():
+    "The `ray` module; one `ImportError` naming the extra to install when it is missing."
+    try: import ray
+    except ImportError: raise ImportError(f"engine='ray' needs Ray, which is not installed: {RAY_EXTRA}") from None
+    return ray
+
+# %% ../nbs/01_core.ipynb #ac5e4b17
+@contextlib.contextmanager
+def ray_session(
+    address: str | None = None, # a cluster to join ("auto", "ray://host:10001"); None: `$RAY_ADDRESS`, else a local cluster
+    num_cpus: int | None = None, # CPUs of a local cluster started here (None: every core)
+):
+    "The `ray` module, connected: the cluster this process already joined, else `ray.init(address)`; shuts down only what it started."
+    import logging
+    ray = require_ray()
+    started = not ray.is_initialized()
+    if started: ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.WARNING)
+    try: yield ray
+    finally:
+        if started: ray.shutdown()
+
+def ray_gpus() -> int:
+    "GPUs of the Ray cluster this process has joined (0 when it has none)."
+    return int(require_ray().cluster_resources().get("GPU", 0))
+
+def ray_results(
+    refs, # Ray object refs of submitted tasks
+    progress: bool = False, # a progress bar over finished tasks
+    desc: str = "tasks", # its label
+): # yields each task's result, in the order they finish
+    "Results of `refs` as their tasks finish; the first failure is raised at once."
+    from tqdm.auto import tqdm
+    ray = require_ray()
+    pending = list(refs)
+    with tqdm(total=len(pending), desc=desc, disable=not progress, leave=False) as bar:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+            bar.update()

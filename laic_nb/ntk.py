@@ -4,16 +4,18 @@
 
 # %% ../nbs/09_ntk.ipynb #f4498f4b
 from __future__ import annotations
-import math
+import hashlib, math
 import numpy as np
 import scipy.sparse as sp
 import torch
-from .core import check_features, check_same_dim, check_dense_budget, check_option, get_device
+from .core import (check_features, check_same_dim, check_dense_budget, check_option, get_device, check_engine,
+                          native_threads, ray_session, ray_gpus, ray_results)
+from .cache import FeatureCache, atomic_save_npz
 
 # %% auto #0
 __all__ = ['TAU', 'KNN', 'SEMANTIC_STORE_BYTES', 'PRECISIONS', 'GRAPHS', 'check_tau', 'semantic_probs', 'ntk_kernel', 'check_knn',
            'check_precision', 'kernel_topk', 'check_graph', 'knn_graph', 'mutual_knn_graph', 'ntk_topk', 'ntk_affinity',
-           'ntk_affinities']
+           'ntk_affinities', 'ntk_topk_rows', 'ray_ntk_topk']
 
 # %% ../nbs/09_ntk.ipynb #bb8192da
 TAU = 0.04  # the papers' temperature of the noun softmax: the one default every signature uses
@@ -173,15 +175,31 @@ def check_precision(
     "Return `precision` if it is one of `PRECISIONS`; raise `ValueError` otherwise."
     return check_option(precision, PRECISIONS, "precision", "the inputs of the tile products")
 
+def _caster(precision: str):
+    "The rounding of the tile products' inputs: none, or to bfloat16 (products then accumulate in float32)."
+    if check_precision(precision) == "float32": return lambda a: a
+    return lambda a: None if a is None else a.to(torch.bfloat16)
+
+def _uses_numba(n: int, device, block: int) -> bool:
+    "Whether the compiled scan merges the tiles: on the CPU, when there is more than one tile (else loading it costs more)."
+    return numba is not None and torch.device(device).type == "cpu" and n > block
+
+def _kernel_tiles(x_rows, x_cols, s_rows, semantic_cols, nb: int, dtype, diag: bool):
+    "Yield `(b, tile)`: the B tiles (S_I S_J^T) * (X_I X_J^T) of one tile pair; self entries -inf on a diagonal tile."
+    u = (x_rows @ x_cols.T).to(dtype)  # one visual tile, shared by the B prompts
+    for b in range(nb):
+        if s_rows[b] is None: k = u
+        else: k = torch.mm(s_rows[b], (s_rows[b] if diag else semantic_cols(b)).T).to(dtype).mul_(u)
+        if diag: k.fill_diagonal_(-torch.inf)
+        yield b, k
+
 def _tiled_topk(xt, semantic_block, nb: int, knn: int, block: int, scale: float, progress: bool = False,
                 compiled: bool | None = None, precision: str = "float32"):
     from tqdm.auto import tqdm
     n = len(xt)
-    if compiled is None:  # one tile: loading the compiled scan costs more than it saves
-        compiled = numba is not None and xt.device.type == "cpu" and n > block
+    if compiled is None: compiled = _uses_numba(n, xt.device, block)
     lists = _TopLists(nb, n, knn, xt.device, xt.dtype, compiled)
-    low = torch.bfloat16 if check_precision(precision) == "bfloat16" else None
-    cast = (lambda a: None if a is None else a.to(low)) if low else (lambda a: a)
+    cast = _caster(precision)
     xc = cast(xt)  # bfloat16: products from rounded inputs, accumulated and selected in float32
     starts = range(0, n, block)
     bar = tqdm(total=len(starts) * (len(starts) + 1) // 2, desc="kNN tiles", disable=not progress, leave=False)
@@ -189,14 +207,11 @@ def _tiled_topk(xt, semantic_block, nb: int, knn: int, block: int, scale: float,
         i1 = min(n, i0 + block)
         s_rows = [cast(semantic_block(b, i0, i1)) for b in range(nb)]
         for j0 in range(i0, n, block):
-            j1, diag = min(n, j0 + block), j0 == i0
-            u = (xc[i0:i1] @ xc[j0:j1].T).to(xt.dtype)  # one visual tile, shared by the B prompts
-            for b in range(nb):
-                if s_rows[b] is None: k = u
-                else: k = torch.mm(s_rows[b], (s_rows[b] if diag else cast(semantic_block(b, j0, j1))).T).to(xt.dtype).mul_(u)
-                if diag: k.fill_diagonal_(-torch.inf)
+            j1 = min(n, j0 + block)
+            for b, k in _kernel_tiles(xc[i0:i1], xc[j0:j1], s_rows, lambda b: cast(semantic_block(b, j0, j1)), nb,
+                                      xt.dtype, j0 == i0):
                 lists.add(b, i0, k, j0, "rows")
-                if not diag: lists.add(b, j0, k, i0, "cols")
+                if j0 != i0: lists.add(b, j0, k, i0, "cols")
             bar.update()
     bar.close()
     return lists.i.cpu().numpy(), lists.v.mul_(scale).cpu().numpy()
@@ -278,6 +293,23 @@ def mutual_knn_graph(
     return knn_graph(indices, values, "mutual", clip_negative)
 
 # %% ../nbs/09_ntk.ipynb #95811a2f
+def _semantic_source(x_tile, tt, tau: float, n: int):
+    "`semantic_block(b, a, z)`: S rows a:z of prompt b, stored whole when it fits in `SEMANTIC_STORE_BYTES`, else recomputed from `x_tile(a, z)`."
+    nb, m = tt.shape[0], tt.shape[1]
+    if nb * n * m * tt.element_size() <= SEMANTIC_STORE_BYTES:
+        xt = x_tile(0, n)
+        st = torch.empty((nb, n, m), dtype=tt.dtype, device=tt.device)
+        for b in range(nb):  # logits in place: S plus one N x M array at the peak, not two copies of S
+            st[b] = torch.softmax(torch.mm(xt, tt[b].T, out=st[b]).div_(tau), dim=1)
+        return lambda b, a, z: st[b, a:z]
+    return lambda b, a, z: _semantic_probs_t(x_tile(a, z), tt[b], tau)  # S too big: recomputed per tile
+
+def _check_ntk_inputs(image_features, text_features, tau, knn, dtype, precision):
+    "The validated (x, (B, M, d) t, tau, knn, precision) of every top-list entry point."
+    t = np.asarray(text_features)
+    x, t = _check_pair(image_features, t[None] if t.ndim == 2 else t, text_ndim=3, dtype=dtype)
+    return x, t, check_tau(tau), check_knn(knn, len(x)), check_precision(precision)
+
 def ntk_topk(
     image_features, # (N, d) CLIP image features
     text_features, # (M, d) noun features, or (B, M, d) one set per prompt template
@@ -288,24 +320,18 @@ def ntk_topk(
     dtype="float32", # float dtype of the computation ("float32" or "float64")
     progress: bool = False, # a progress bar over the tiles
     precision: str = "float32", # inputs of the tile products: "float32" or "bfloat16" (GPU speed)
+    engine: str = "local", # "local": this process; "ray": row blocks as Ray tasks (`ray_ntk_topk`, same lists)
 ): # (indices, values), each (B, N, knn)
     "Top-`knn` NTK neighbours of every image under one (M, d) or B per-prompt (B, M, d) noun sets: (B, N, knn) indices and values."
-    tau = check_tau(tau)
-    t = np.asarray(text_features)
-    x, t = _check_pair(image_features, t[None] if t.ndim == 2 else t, text_ndim=3, dtype=dtype)
-    n, (nb, m, _) = len(x), t.shape
-    knn = check_knn(knn, n)
-    dev, dt = get_device(device), _torch_dtype(dtype)
+    x, t, tau, knn, precision = _check_ntk_inputs(image_features, text_features, tau, knn, dtype, precision)
+    if check_engine(engine) == "ray":
+        return _ray_ntk_topk(x, t, tau, knn, device, block_size, dtype, precision, None, None, progress)
+    n, dev, dt = len(x), get_device(device), _torch_dtype(dtype)
     with torch.no_grad():
         xt, tt = torch.as_tensor(x, dtype=dt, device=dev), torch.as_tensor(t, dtype=dt, device=dev)
-        if nb * n * m * xt.element_size() <= SEMANTIC_STORE_BYTES:
-            st = torch.empty((nb, n, m), dtype=dt, device=dev)
-            for b in range(nb):  # logits in place: S plus one N x M array at the peak, not two copies of S
-                st[b] = torch.softmax(torch.mm(xt, tt[b].T, out=st[b]).div_(tau), dim=1)
-            semantic_block = lambda b, a, z: st[b, a:z]
-        else: semantic_block = lambda b, a, z: _semantic_probs_t(xt[a:z], tt[b], tau)  # S too big: recompute per tile
-        return _tiled_topk(xt, semantic_block, nb, knn, _default_block(n, dev, block_size), 1.0 / tau**2, progress,
-                           precision=check_precision(precision))
+        semantic_block = _semantic_source(lambda a, z: xt[a:z], tt, tau, n)
+        return _tiled_topk(xt, semantic_block, len(t), knn, _default_block(n, dev, block_size), 1.0 / tau**2, progress,
+                           precision=precision)
 
 def ntk_affinity(
     image_features, # (N, d) CLIP image features
@@ -318,12 +344,14 @@ def ntk_affinity(
     progress: bool = False, # a progress bar over the tiles
     precision: str = "float32", # inputs of the tile products: "float32" or "bfloat16" (GPU speed)
     graph: str = "union", # "union" (the reference's: either direction) or "mutual" (both directions)
+    engine: str = "local", # where the kNN lists are computed: "local" or "ray" (see `ntk_topk`)
 ):
     "NTK affinity of images under nouns: dense (N, N) array if `knn=None`, else the `graph` kNN `csr_matrix` (union or mutual)."
     tau, graph = check_tau(tau), check_graph(graph)
     x, t = _check_pair(image_features, text_features, dtype=dtype)
     if knn is None: return ntk_kernel(x, t, tau, device=device, dtype=dtype)
-    i, v = ntk_topk(x, t, tau, knn, device=device, block_size=block_size, dtype=dtype, progress=progress, precision=precision)
+    i, v = ntk_topk(x, t, tau, knn, device=device, block_size=block_size, dtype=dtype, progress=progress, precision=precision,
+                    engine=engine)
     return knn_graph(i[0], v[0], graph)
 
 def ntk_affinities(
@@ -337,9 +365,128 @@ def ntk_affinities(
     progress: bool = False, # a progress bar over the tiles
     precision: str = "float32", # inputs of the tile products: "float32" or "bfloat16" (GPU speed)
     graph: str = "union", # "union" (the reference's: either direction) or "mutual" (both directions)
+    engine: str = "local", # where the kNN lists are computed: "local" or "ray" (see `ntk_topk`)
 ) -> list: # B symmetric csr_matrix graphs
     "One kNN NTK graph per prompt template (union or mutual): `prompt_text_features` is (B, M, d); returns B `csr_matrix`."
     graph = check_graph(graph)
     x, t = _check_pair(image_features, prompt_text_features, text_ndim=3, dtype=dtype)
-    i, v = ntk_topk(x, t, tau, knn, device=device, block_size=block_size, dtype=dtype, progress=progress, precision=precision)
+    i, v = ntk_topk(x, t, tau, knn, device=device, block_size=block_size, dtype=dtype, progress=progress, precision=precision,
+                    engine=engine)
     return [knn_graph(i[b], v[b], graph) for b in range(len(t))]
+
+# %% ../nbs/09_ntk.ipynb #d2acfe76
+def _rows_topk(x, t, rows, tau: float, knn: int, device, block: int, dtype, precision: str):
+    "Trusting core of `ntk_topk_rows`: the symmetric loop's tiles for rows `rows[0]:rows[1]`, in its order."
+    n, nb, (r0, r1) = len(x), len(t), rows
+    dev, dt = get_device(device), _torch_dtype(dtype)
+    cast = _caster(precision)
+    with torch.no_grad():
+        xh = torch.as_tensor(x, dtype=dt)  # on the host; tiles travel to the device one at a time
+        tt = torch.as_tensor(t, dtype=dt, device=dev)
+        x_tile = lambda a, z: xh[a:z].to(dev)
+        semantic_block = _semantic_source(x_tile, tt, tau, n)
+        lists = _TopLists(nb, r1 - r0, knn, dev, dt, _uses_numba(n, dev, block))
+        for i0 in range(r0, r1, block):
+            i1 = min(n, i0 + block)
+            x_i, s_i = cast(x_tile(i0, i1)), [cast(semantic_block(b, i0, i1)) for b in range(nb)]
+            for j0 in range(0, n, block):
+                j1 = min(n, j0 + block)
+                if j0 < i0:  # the symmetric loop's tile (J, I), read along its columns
+                    s_j = [cast(semantic_block(b, j0, j1)) for b in range(nb)]
+                    for b, k in _kernel_tiles(cast(x_tile(j0, j1)), x_i, s_j, lambda b: s_i[b], nb, dt, False):
+                        lists.add(b, i0 - r0, k, j0, "cols")
+                else:
+                    x_j = x_i if j0 == i0 else cast(x_tile(j0, j1))
+                    for b, k in _kernel_tiles(x_i, x_j, s_i, lambda b: cast(semantic_block(b, j0, j1)), nb, dt, j0 == i0):
+                        lists.add(b, i0 - r0, k, j0, "rows")
+        return lists.i.cpu().numpy(), lists.v.mul_(1.0 / tau**2).cpu().numpy()
+
+def _check_rows(rows, n: int, block: int) -> tuple[int, int]:
+    "`rows` as (r0, r1): 0 <= r0 < r1 <= N, starting on a tile boundary, ending on one or at N."
+    try: r0, r1 = (int(r) for r in rows)
+    except (TypeError, ValueError): raise ValueError(f"rows must be a pair (r0, r1) of integers, got {rows!r}") from None
+    if not 0 <= r0 < r1 <= n: raise ValueError(f"rows must satisfy 0 <= r0 < r1 <= N = {n}, got {(r0, r1)}")
+    if r0 % block or (r1 % block and r1 != n):
+        raise ValueError(f"rows {(r0, r1)} must start on a tile boundary and end on one or at N: multiples of "
+                         f"block_size = {block} (the tiles must be the single process's)")
+    return r0, r1
+
+def ntk_topk_rows(
+    image_features, # (N, d) CLIP image features (all of them: the rows are scored against every image)
+    text_features, # (M, d) noun features, or (B, M, d) one set per prompt template
+    rows, # (r0, r1): the rows to compute, on tile boundaries (multiples of the tile side; r1 may be N)
+    tau: float = TAU, # temperature of the noun softmax (paper: 0.04)
+    knn: int = KNN, # q, neighbours kept per image (paper: 30)
+    device=None, # torch device; None: a GPU when visible
+    block_size: int | None = None, # tile side; None: 4096 on the CPU, 16384 on a GPU
+    dtype="float32", # float dtype of the computation ("float32" or "float64")
+    precision: str = "float32", # inputs of the tile products: "float32" or "bfloat16"
+): # (indices, values), each (B, r1 - r0, knn)
+    "Rows `r0:r1` of `ntk_topk`'s lists, computed alone (one worker's share of the graph); equal to those rows of `ntk_topk`."
+    x, t, tau, knn, precision = _check_ntk_inputs(image_features, text_features, tau, knn, dtype, precision)
+    dev = get_device(device)
+    block = _default_block(len(x), dev, block_size)
+    return _rows_topk(x, t, _check_rows(rows, len(x), block), tau, knn, dev, block, dtype, precision)
+
+# %% ../nbs/09_ntk.ipynb #3d58c9c6
+def _ray_rows_task(x, t, rows, tau, knn, device, block, dtype, precision, shard_path):
+    "One Ray task: the rows' lists, written to `shard_path` (then only the row offset comes back) or returned."
+    import warnings
+    with warnings.catch_warnings(), native_threads(limit=1):  # one CPU per task: its pools stay at one thread
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")  # object-store arrays are read-only; nothing writes to them
+        i, v = _rows_topk(x, t, rows, tau, knn, device, block, dtype, precision)
+    if shard_path is None: return rows[0], i, v
+    atomic_save_npz(shard_path, n_rows=rows[1] - rows[0], indices=i, values=v)
+    return rows[0], None, None
+
+def _edge_shards(x, t, tau, knn, device, block, dtype, precision, shard_dir) -> FeatureCache:
+    "The cache entry of one graph's edge shards: keyed by the inputs and everything that changes the lists."
+    digest = lambda a: hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+    desc = dict(kind="ntk-edges", format=1, x=digest(x), t=digest(t), shape=[*x.shape, *t.shape], tau=tau, knn=knn,
+                device=torch.device(device).type, block=block, dtype=str(dtype), precision=precision)
+    return FeatureCache(desc, root=shard_dir, kind="ntk-edges").open()
+
+def _ray_ntk_topk(x, t, tau, knn, device, block_size, dtype, precision, rows_per_task, shard_dir, progress, address=None):
+    "Trusting core of `ray_ntk_topk`."
+    n = len(x)
+    with ray_session(address) as ray:
+        gpus = ray_gpus()
+        if device is not None and str(device).startswith("cuda") and not gpus:
+            raise ValueError("device='cuda' but the Ray cluster has no GPUs: use device='cpu' (CPU tasks) or join a cluster with GPUs")
+        dev = str(device) if device is not None else ("cuda" if gpus else "cpu")
+        block = _default_block(n, dev, block_size)
+        step = block if rows_per_task is None else rows_per_task
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1 or step % block:
+            raise ValueError(f"rows_per_task must be a positive multiple of the tile side {block}, got {rows_per_task!r}")
+        bounds = [(a, min(n, a + step)) for a in range(0, n, step)]
+        shards = None if shard_dir is None else _edge_shards(x, t, tau, knn, dev, block, dtype, precision, shard_dir)
+        lists = {} if shards is None else {a: shards.load(shards.chunk_path(a, z), n_rows=z - a) for a, z in bounds}
+        todo = [(a, z) for a, z in bounds if lists.get(a) is None]
+        task = ray.remote(num_cpus=1, num_gpus=1 if dev.startswith("cuda") else 0)(_ray_rows_task)
+        xr, tr = ray.put(x), ray.put(t)  # once into the object store; tasks on a node share them
+        refs = [task.remote(xr, tr, (a, z), tau, knn, dev, block, dtype, precision,
+                            None if shards is None else str(shards.chunk_path(a, z))) for a, z in todo]
+        for a, i, v in ray_results(refs, progress, "NTK row blocks"):
+            lists[a] = dict(indices=i, values=v) if i is not None else None
+    if shards is not None:  # the merge reads the shards back: what is on disk is what the graph is built from
+        lists = {a: shards.load(shards.chunk_path(a, z), n_rows=z - a) for a, z in bounds}
+    return (np.concatenate([lists[a]["indices"] for a, _ in bounds], axis=1),
+            np.concatenate([lists[a]["values"] for a, _ in bounds], axis=1))
+
+def ray_ntk_topk(
+    image_features, # (N, d) CLIP image features
+    text_features, # (M, d) noun features, or (B, M, d) one set per prompt template
+    tau: float = TAU, # temperature of the noun softmax (paper: 0.04)
+    knn: int = KNN, # q, neighbours kept per image (paper: 30)
+    device=None, # the tasks' device: "cpu" or "cuda"; None: GPU tasks when the cluster has GPUs
+    block_size: int | None = None, # tile side; None: 4096 on the CPU, 16384 on a GPU
+    dtype="float32", # float dtype of the computation ("float32" or "float64")
+    precision: str = "float32", # inputs of the tile products: "float32" or "bfloat16" (GPU speed)
+    rows_per_task: int | None = None, # rows per task, a multiple of the tile side (None: one tile side)
+    shard_dir=None, # a folder every worker can write: edge shards go there and finished ones are reused; None: no files
+    progress: bool = False, # a progress bar over finished row blocks
+    address: str | None = None, # the Ray cluster to join if this process has joined none (see `ray_session`)
+): # (indices, values), each (B, N, knn), equal to `ntk_topk`'s
+    "`ntk_topk` with its row blocks as Ray tasks (GPU tasks when the cluster has GPUs), resumable through edge shards."
+    x, t, tau, knn, precision = _check_ntk_inputs(image_features, text_features, tau, knn, dtype, precision)
+    return _ray_ntk_topk(x, t, tau, knn, device, block_size, dtype, precision, rows_per_task, shard_dir, progress, address)
