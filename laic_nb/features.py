@@ -4,13 +4,13 @@
 
 # %% ../nbs/07_features.ipynb #09435826
 from __future__ import annotations
-import contextlib, hashlib, warnings
+import contextlib, copy, dataclasses, hashlib, pickle, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-from .core import l2_normalize
+from .core import l2_normalize, check_engine, ray_session, ray_gpus
 from .clip import ClipModel, text_tower, drop_padding, encode_token_embeddings
-from .cache import ChunkStats, FeatureCache, cached_chunks, default_cache_dir
+from .cache import ChunkStats, FeatureCache, atomic_save_npz, cached_chunks, default_cache_dir
 from .datasets import PreparedImages, collate_prepared
 
 # %% auto #0
@@ -170,6 +170,15 @@ class ImageFeatures:
     stats: ChunkStats = field(default_factory=ChunkStats)  # how the cache was used
 
 # %% ../nbs/07_features.ipynb #b527e63b
+def _encode_chunk(clip: ClipModel, data, start: int, stop: int, batch_size: int, num_workers: int) -> dict:
+    "Rows `start:stop` as the cache stores them: features (zeros where unreadable), `ok`, and the reason of each skip."
+    f, idx, err = encode_images(clip, data, batch_size=batch_size, num_workers=num_workers, progress=False,
+                                indices=np.arange(start, stop), return_errors=True, warn=False)
+    ok = np.zeros(stop - start, bool); ok[idx - start] = True
+    full = np.zeros((stop - start, clip.embed_dim), np.float32); full[idx - start] = f
+    reason = np.array([err.get(i, "") for i in range(start, stop)], dtype=str)
+    return dict(features=full, ok=ok, reason=reason)
+
 def extract_image_features(
     clip: ClipModel,  # the model (`laic_nb.clip.load_clip`)
     data,  # the images (see `encode_images`)
@@ -177,33 +186,84 @@ def extract_image_features(
     split: str | None = None,  # the dataset split (part of the cache key)
     chunk_size: int = 1024,  # images per cache chunk
     batch_size: int = 64,  # images per forward pass
-    num_workers: int = 0,  # decoding processes
+    num_workers: int = 0,  # decoding processes (per actor with `engine="ray"`)
     progress: bool = True,  # a progress bar over chunks
     identity: dict | None = None,  # the data's description for the cache key (None: `data_identity(data)`)
     warn: bool = True,  # warn once, naming every skipped item
+    engine: str = "local",  # "local": this process; "ray": missing chunks encoded by Ray Data actors (needs a cache)
+    actors: int | None = None,  # Ray: CLIP actors (None: one per GPU of the cluster, else one per CPU)
 ) -> ImageFeatures:
     "Image features through a resumable on-disk cache (`cache`: a directory, True for the default, or None)."
     n = len(data)
     if n == 0: raise ValueError("no images to encode")
+    if check_engine(engine) == "ray" and (cache is None or cache is False):
+        raise ValueError("engine='ray' delivers its chunks through the feature cache: pass cache=True or a folder")
     entry = None
     if cache is not None and cache is not False:
         root = default_cache_dir() if cache is True else Path(cache)
         desc = dict(kind="image-features", format=1, clip=clip.identity(), data=identity or data_identity(data), split=split)
         entry = FeatureCache(desc, root=root, kind="images")
-
-    def compute(start, stop):
-        f, idx, err = encode_images(clip, data, batch_size=batch_size, num_workers=num_workers, progress=False,
-                                    indices=np.arange(start, stop), return_errors=True, warn=False)
-        ok = np.zeros(stop - start, bool); ok[idx - start] = True
-        full = np.zeros((stop - start, clip.embed_dim), np.float32); full[idx - start] = f
-        reason = np.array([err.get(i, "") for i in range(start, stop)], dtype=str)
-        return dict(features=full, ok=ok, reason=reason)
-
+    filled = 0 if engine == "local" else _ray_fill_chunks(clip, data, entry, n, chunk_size, batch_size, num_workers, actors, progress)
+    compute = lambda start, stop: _encode_chunk(clip, data, start, stop, batch_size, num_workers)
     out, stats = cached_chunks(entry, n, chunk_size, compute, progress=progress, desc="image chunks")
+    stats.computed, stats.resumed = stats.computed + filled, stats.resumed - filled  # Ray's chunks were computed in this run
     ok = out["ok"].astype(bool)
     skipped = {int(i): str(out["reason"][i]) for i in np.flatnonzero(~ok)}
     if warn and skipped: warnings.warn(skipped_message([(_item_name(data, i), r) for i, r in skipped.items()]), stacklevel=2)
     return ImageFeatures(np.ascontiguousarray(out["features"][ok]), np.flatnonzero(ok), skipped, stats)
+
+# %% ../nbs/07_features.ipynb #beed4a20
+class _ClipChunkEncoder:
+    "A Ray Data actor: one copy of the model on this worker's device; each batch is one cache chunk to encode."
+    def __init__(self, clip: ClipModel, data, device: str, batch_size: int, num_workers: int):
+        import dataclasses, torch
+        torch.set_num_threads(1) if device == "cpu" else None  # a CPU actor owns one core
+        self.clip = dataclasses.replace(clip, model=clip.model.to(device), device=device)
+        self.data, self.batch_size, self.num_workers = data, batch_size, num_workers
+
+    def __call__(self, batch: dict) -> dict:
+        out = [_encode_chunk(self.clip, self.data, int(a), int(z), self.batch_size, self.num_workers)
+               for a, z in zip(batch["start"], batch["stop"])]
+        return dict(start=np.asarray(batch["start"]), stop=np.asarray(batch["stop"]),
+                    chunk=np.array([pickle.dumps(o, protocol=5) for o in out], dtype=object))  # arrays of any chunk length
+
+def _quiet_ray_data(ray):
+    "No per-operator progress bars or execution banners from Ray Data: the driver shows one bar over chunks."
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    if hasattr(ctx, "print_on_execution_start"): ctx.print_on_execution_start = False
+    import logging
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+
+def _ray_fill_chunks(clip: ClipModel, data, entry: FeatureCache, n: int, chunk_size: int, batch_size: int,
+                     num_workers: int, actors: int | None, progress: bool, address: str | None = None) -> int:
+    "Encode the chunks missing from `entry` on Ray Data actors; the driver writes each as it arrives. Returns how many."
+    from tqdm.auto import tqdm
+    if actors is not None and (isinstance(actors, bool) or not isinstance(actors, (int, np.integer)) or actors < 1):
+        raise ValueError(f"actors must be a positive integer (CLIP replicas) or None, got {actors!r}")
+    entry.open()
+    if entry.load(entry.final_path, n_rows=n) is not None: return 0
+    bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
+    todo = [(a, z) for a, z in bounds if entry.load(entry.chunk_path(a, z), n_rows=z - a) is None]
+    if not todo: return 0
+    with ray_session(address) as ray:
+        import ray.data
+        _quiet_ray_data(ray)
+        gpus = ray_gpus()
+        size = min(len(todo), actors or gpus or max(1, int(ray.cluster_resources().get("CPU", 1))))
+        host_clip = clip if str(clip.device) == "cpu" else dataclasses.replace(clip, model=copy.deepcopy(clip.model).cpu(), device="cpu")
+        chunks = ray.data.from_items([dict(start=a, stop=z) for a, z in todo])
+        encoded = chunks.map_batches(
+            _ClipChunkEncoder, batch_size=1, compute=ray.data.ActorPoolStrategy(size=size),
+            num_gpus=1 if gpus else 0, num_cpus=1,
+            fn_constructor_kwargs=dict(clip=host_clip, data=data, device="cuda" if gpus else "cpu",
+                                       batch_size=batch_size, num_workers=num_workers))
+        with tqdm(total=len(todo), desc=f"image chunks (Ray, {size} actors)", unit="chunk", disable=not progress, leave=False) as bar:
+            for batch in encoded.iter_batches(batch_size=None, batch_format="numpy"):
+                for a, z, blob in zip(batch["start"], batch["stop"], batch["chunk"]):
+                    atomic_save_npz(entry.chunk_path(int(a), int(z)), n_rows=int(z - a), **pickle.loads(blob))
+                    bar.update()
+    return len(todo)
 
 # %% ../nbs/07_features.ipynb #8e121916
 def extract_text_features(
