@@ -4,10 +4,11 @@
 
 # %% ../nbs/06_datasets.ipynb #5ab984bf
 from __future__ import annotations
-import gzip, hashlib, json, os, pickle, re, struct, tomllib, warnings
+import glob, gzip, hashlib, io, json, os, pickle, re, struct, tarfile, tomllib, warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from fastcore.basics import patch
 import numpy as np
 from .core import check_random_state
 
@@ -15,15 +16,16 @@ from .core import check_random_state
 __all__ = ['IMAGE_EXTENSIONS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES', 'RESOURCES', 'CLASS_SUBSETS_FILE', 'IMAGENET_DEVKIT',
            'IMAGENET10', 'IMAGENET_DOGS', 'IMAGENET_C_CORRUPTIONS', 'DATASET_CARDS', 'DATASETS', 'CIFAR10_CLASSES',
            'CIFAR_MANIFEST', 'PROFILES_FILE', 'PROFILE_VALUES', 'load_image', 'to_pil', 'PreparedImages',
-           'collate_prepared', 'stratified_indices', 'files_sha256', 'ImageFolder', 'ArrayImages', 'read_idx',
-           'load_fashion_mnist', 'DatasetUnavailableError', 'wordnet_id_folders', 'imagenet_devkit_names',
-           'imagenet_classes', 'imagenet_class_names', 'class_subset', 'DatasetCard', 'default_data_dir',
-           'canonical_dataset', 'dataset_card', 'parse_dataset_spec', 'dataset_root', 'TorchvisionImages', 'ImageList',
-           'Subset', 'write_cifar10', 'read_coop_split', 'load_dataset', 'open_images', 'benchmark_profile']
+           'collate_prepared', 'stratified_indices', 'files_sha256', 'ImageFolder', 'expand_braces', 'shard_paths',
+           'WebDatasetShards', 'ArrayImages', 'read_idx', 'load_fashion_mnist', 'DatasetUnavailableError',
+           'wordnet_id_folders', 'imagenet_devkit_names', 'imagenet_classes', 'imagenet_class_names', 'class_subset',
+           'DatasetCard', 'default_data_dir', 'canonical_dataset', 'dataset_card', 'parse_dataset_spec', 'dataset_root',
+           'TorchvisionImages', 'ImageList', 'Subset', 'write_cifar10', 'read_coop_split', 'load_dataset',
+           'open_images', 'benchmark_profile']
 
 # %% ../nbs/06_datasets.ipynb #7bb406e8
 def load_image(
-    path,  # an image file
+    path,  # an image file: a path, or a binary file object
 ):  # the fully decoded image, as an RGB PIL image
     "Open an image file fully decoded as RGB; raises on unreadable or truncated files."
     from PIL import Image
@@ -157,6 +159,162 @@ class ImageFolder:
     def __repr__(self):
         lab = f"{len(self.classes)} classes" if self.labels is not None else "no labels"
         return f"ImageFolder({self.root}: {len(self)} images, {lab}, {len(self.skipped)} non-image files skipped)"
+
+# %% ../nbs/06_datasets.ipynb #0b2d2e01
+def expand_braces(
+    pattern: str,  # a name with `{a..b}` ranges (zero-padded as written) and `{x,y}` alternatives
+) -> list[str]:  # every name it stands for, in order
+    "Expand a brace pattern as a shell (and WebDataset) does: 'shard-{00..02}.tar' -> shard-00.tar, shard-01.tar, shard-02.tar."
+    m = re.search(r"\{([^{}]*)\}", pattern)
+    if m is None: return [pattern]
+    head, body, tail = pattern[:m.start()], m.group(1), pattern[m.end():]
+    span = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+    if span:
+        a, b = span.groups()
+        width = max(len(a), len(b)) if any(len(x) > 1 and x[0] == "0" for x in (a, b)) else 0
+        step = 1 if int(b) >= int(a) else -1
+        choices = [str(v).zfill(width) for v in range(int(a), int(b) + step, step)]
+    elif "," in body: choices = body.split(",")
+    else: return [head + "{" + body + "}" + rest for rest in expand_braces(tail)]  # '{x}' is literal, as in a shell
+    return [name for c in choices for name in expand_braces(head + c + tail)]
+
+def shard_paths(
+    shards,  # a .tar file, a folder of .tar files, a glob or brace pattern, or a list of any of these
+) -> list[Path]:  # the shard files, absolute, in order (a folder's and a glob's sorted)
+    "The tar files that a WebDataset shard spec names; raises when one names nothing."
+    if isinstance(shards, (list, tuple)): found = [p for s in shards for p in shard_paths(s)]
+    else:
+        found = []
+        for name in expand_braces(os.path.expanduser(str(shards))):
+            p = Path(name)
+            if re.search(r"[*?[]", name):
+                hits = sorted(Path(f) for f in glob.glob(name, recursive=True) if Path(f).is_file())
+                if not hits: raise FileNotFoundError(f"no shards match {name}")
+            elif p.is_dir():
+                hits = sorted(q for q in p.iterdir() if q.suffix == ".tar" and not q.name.startswith(".") and q.is_file())
+                if not hits: raise FileNotFoundError(f"{p} holds no .tar shards")
+            elif p.is_file(): hits = [p]
+            else: raise FileNotFoundError(f"shard {p} does not exist")
+            found += hits
+    found = [Path(os.path.abspath(p)) for p in found]
+    if not found: raise ValueError("no shards given: pass a .tar file, a folder of them, a pattern or a list")
+    if len(set(found)) < len(found):
+        raise ValueError(f"shard {next(p for i, p in enumerate(found) if p in found[:i])} is named twice: name each shard once")
+    return found
+
+# %% ../nbs/06_datasets.ipynb #ff860190
+def _cls_label(tar, member, shard) -> int:
+    "The integer class a `.cls` member holds; one clear error when it holds something else."
+    text = tar.extractfile(member).read().decode("utf-8", "replace").strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise ValueError(f"{shard}:{member.name} must hold one integer class, not {text[:40]!r}: fix or remove it")
+    return int(text)
+
+def _index_shard(shard: Path) -> dict:
+    "{key: {'image': (member, offset, size) or None, 'label': int or None, 'exts': [...]}} of one shard, in its order."
+    samples = {}
+    try:
+        with tarfile.open(shard, "r:") as tar:
+            for m in tar:
+                folder, _, base = m.name.rpartition("/")
+                if not m.isfile() or m.issparse() or base.startswith(".") or "." not in base: continue
+                stem, ext = base.split(".", 1)
+                s = samples.setdefault(f"{folder}/{stem}" if folder else stem, dict(image=None, label=None, exts=[]))
+                s["exts"].append(ext)
+                if "." + ext.lower() in IMAGE_EXTENSIONS and s["image"] is None: s["image"] = (m.name, m.offset_data, m.size)
+                elif ext.lower() == "cls": s["label"] = _cls_label(tar, m, shard)
+    except tarfile.ReadError as e:
+        raise ValueError(f"{shard} is not a plain tar file ({e}): shards must be uncompressed .tar (gunzip a .tar.gz)") from None
+    return samples
+
+class _SamplePaths:
+    "'shard.tar:member' of each item of a `WebDatasetShards`, made when asked for (a list of them could be large)."
+    def __init__(self, ds): self.ds = ds
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, i): return f"{self.ds.shards[self.ds.shard_index[i]]}:{self.ds.member(i)}"
+
+class WebDatasetShards:
+    "Images in WebDataset tar shards (`key.jpg` + optional `key.cls` label), read by seeking: no shard is unpacked."
+    def __init__(self,
+                 shards,  # a .tar file, a folder of .tar files, a glob or brace pattern, or a list (`shard_paths`)
+                 limit: int | None = None,  # a stratified subset of this many images (None: all)
+                 random_state=0,  # seed of that subset
+                 name=None,  # the dataset's name in reports (None: the shards' folder's)
+                ):
+        self.shards = shard_paths(shards)
+        self.root = Path(os.path.commonpath([str(p.parent) for p in self.shards]))
+        self.name = name or self.root.name
+        rows, self.skipped = [], []  # rows: (shard number, member, offset, size, label)
+        for k, shard in enumerate(self.shards):
+            for key, s in _index_shard(shard).items():
+                if s["image"] is None: self.skipped.append((f"{shard}:{key}", f"no image member (has .{', .'.join(s['exts'])})"))
+                else: rows.append((k, *s["image"], s["label"]))
+        if not rows:
+            raise ValueError(f"no images in {len(self.shards)} shard(s) under {self.root} (image members end in "
+                             f"{', '.join(IMAGE_EXTENSIONS[:4])}, ...; found {len(self.skipped)} sample(s) without one)")
+        found = [r[4] for r in rows if r[4] is not None]
+        if found and len(found) < len(rows):
+            warnings.warn(f"{len(rows) - len(found)} of {len(rows)} images in {self.root} have no .cls member: no labels")
+        values = sorted(set(found)) if len(found) == len(rows) else []
+        labels = np.searchsorted(values, found).astype(np.int64) if values else None
+        self.classes = [str(v) for v in values]
+        self.class_names = list(self.classes)
+        if limit is not None:
+            keep = stratified_indices(labels if labels is not None else np.zeros(len(rows)), limit, random_state)
+            rows, labels = [rows[i] for i in keep], labels[keep] if labels is not None else None
+        self.labels = labels
+        self.shard_index = np.array([r[0] for r in rows], dtype=np.int64)
+        self.offsets = np.array([r[2] for r in rows], dtype=np.int64)
+        self.sizes = np.array([r[3] for r in rows], dtype=np.int64)
+        members = [r[1].encode("utf-8", "surrogateescape") for r in rows]  # tarfile keeps odd bytes so
+        self._members, self._member_ends = b"".join(members), np.cumsum([len(m) for m in members], dtype=np.int64)
+
+    def __len__(self): return len(self.offsets)
+
+    def member(self,
+               i: int,  # an item
+              ) -> str:  # the name of its image member in its shard
+        "The tar member that holds item `i`'s image."
+        i = range(len(self))[i]  # negative positions count from the end; others raise IndexError
+        start = int(self._member_ends[i - 1]) if i else 0
+        return self._members[start:int(self._member_ends[i])].decode("utf-8", "surrogateescape")
+
+    @property
+    def paths(self): return _SamplePaths(self)
+
+    def __repr__(self):
+        lab = f"{len(self.classes)} classes" if self.labels is not None else "no labels"
+        return (f"WebDatasetShards({self.root}: {len(self.shards)} shard(s), {len(self)} images, {lab}, "
+                f"{len(self.skipped)} samples without an image skipped)")
+
+# %% ../nbs/06_datasets.ipynb #6d9abd5c
+@patch
+def image_bytes(self: WebDatasetShards,
+                i: int,  # an item
+               ) -> bytes:  # its image member's bytes, as stored (JPEG, PNG, ...)
+    "The encoded bytes of item `i`'s image, read from its shard with a handle of its own."
+    shard, offset, size = self.shards[self.shard_index[i]], int(self.offsets[i]), int(self.sizes[i])
+    with open(shard, "rb") as f:
+        f.seek(offset)
+        data = f.read(size)
+    if len(data) != size: raise OSError(f"{shard} is truncated: {self.member(i)} needs {size} bytes, {len(data)} are left")
+    return data
+
+class _NamedBytes(io.BytesIO):
+    "Bytes whose repr is a name, so that PIL's 'cannot identify image file ...' names the member, not an address."
+    def __init__(self, data: bytes, name: str): super().__init__(data); self.member = name
+    def __repr__(self): return repr(self.member)
+
+@patch
+def __getitem__(self: WebDatasetShards, i): return load_image(_NamedBytes(self.image_bytes(i), self.paths[i]))
+
+# %% ../nbs/06_datasets.ipynb #a4c41fa6
+@patch
+def identity(self: WebDatasetShards) -> dict:
+    "The shards' paths, sizes and mtimes, and the samples chosen (so edits invalidate cached features)."
+    chosen = hashlib.sha256(self.shard_index.tobytes() + self.offsets.tobytes()).hexdigest()
+    return dict(kind="webdataset", root=str(self.root), n=len(self), files_sha256=files_sha256(self.root, self.shards),
+                samples_sha256=chosen)
 
 # %% ../nbs/06_datasets.ipynb #8f064c98
 class ArrayImages:
@@ -845,20 +1003,33 @@ def load_dataset(
     if limit is not None and limit < len(out): out = Subset(out, stratified_indices(out.labels, limit, random_state))
     return out
 
-# %% ../nbs/06_datasets.ipynb #3822df96
+# %% ../nbs/06_datasets.ipynb #a0f5139d
+def _names_shards(spec) -> bool:
+    "True when `spec` names WebDataset shards: a list, a tar file, a brace or glob pattern, or a folder of .tar files and no images."
+    if isinstance(spec, (list, tuple)): return True
+    name = os.path.expanduser(str(spec))
+    p = Path(name)
+    if p.is_file(): return p.name.endswith((".tar", ".tar.gz", ".tgz"))  # compressed ones: WebDatasetShards says why not
+    if p.is_dir():
+        entries = [q for q in p.iterdir() if not q.name.startswith(".")]
+        return any(q.suffix == ".tar" for q in entries) and all(q.is_file() and q.suffix.lower() not in IMAGE_EXTENSIONS for q in entries)
+    return re.search(r"[*?[{]", name) is not None
+
 def open_images(
-    spec,  # a folder, or a dataset name with an optional ':split' ('cifar10:train', 'imagenet-c:fog:3:test')
+    spec,  # a folder, WebDataset shards (`shard_paths`), or a dataset name with an optional ':split' ('cifar10:train')
     limit: int | None = None,  # a stratified subset of this many images (None: all)
     random_state=0,  # seed of that subset
     root=None,  # where named datasets are (see `load_dataset`)
     download: bool = False,  # let torchvision download a named dataset
     split: str = "test",  # the split when `spec` names none
 ):  # a dataset object
-    "A folder path, or a dataset name with optional ':split', as a dataset object."
+    "A folder path, WebDataset shards, or a dataset name with optional ':split', as a dataset object."
+    if _names_shards(spec): return WebDatasetShards(spec, limit, random_state)
     p = Path(str(spec)).expanduser()
     if p.exists(): return ImageFolder(p, limit, random_state)
     if _card_named(str(spec).split(":")[0].partition("@")[0]) is None:
-        raise FileNotFoundError(f"image folder {spec} does not exist (nor is it a dataset name: {', '.join(DATASETS)})")
+        raise FileNotFoundError(f"{spec} does not exist: it is neither an image folder, WebDataset shards (.tar files) "
+                                f"nor a dataset name ({', '.join(DATASETS)})")
     name, sp = parse_dataset_spec(spec)
     return load_dataset(name, sp or split, root=root, download=download, limit=limit, random_state=random_state)
 
