@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse, contextlib, io, json, os, shlex, sys, time, tomllib, warnings
 from pathlib import Path
 import numpy as np
+from .core import ENGINES
 from .methods import METHODS, check_method
 from .pipeline import cluster_images, signature_defaults
 
@@ -104,7 +105,8 @@ def _k(k):
 CLUSTER_FLAGS = {"images": "images", "k": "k", "method": "method", "limit": "limit", "nouns": "nouns", "seed": "seed",
                  "class_names": "class_names", "download": "download", "chunk_size": "chunk_size",
                  "model": "model.name", "pretrained": "model.pretrained", "checkpoint": "model.checkpoint",
-                 "device": "model.device", "batch_size": "model.batch_size", "workers": "model.workers"}
+                 "device": "model.device", "batch_size": "model.batch_size", "workers": "model.workers",
+                 "engine": "engine", "actors": "actors"}
 
 def _config_from(args, flags: dict) -> dict:
     "The configuration of a command: --config file, then the flags given, then --set."
@@ -293,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--cache", default=None, help="feature cache folder (default $LAIC_CACHE or ~/.cache/laic_nb)")
         s.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
+    def engine_args(s):
+        s.add_argument("--engine", default=None, choices=ENGINES, help="local: this process (default); ray: images on Ray Data "
+                       "CLIP actors and the NTK graph as Ray tasks, on the cluster of $RAY_ADDRESS or a local one")
+        s.add_argument("--actors", type=int, default=None, help="Ray: CLIP actors (default: one per GPU, else one per CPU)")
+
     def config_args(s):
         s.add_argument("--config", default=None, help="a TOML run file (e.g. the config.toml an earlier run wrote)")
         s.add_argument("--set", action="append", default=None, metavar="KEY=VALUE",
@@ -315,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     c.add_argument("--no-figure", action="store_true")
     c.add_argument("--download", action="store_true", help="download a named dataset if missing (needs a network)")
-    config_args(c); model_args(c)
+    config_args(c); model_args(c); engine_args(c)
     c.set_defaults(func=cluster_command)
 
     f = sub.add_parser("features", help="precompute image (and noun) features into the cache")
@@ -325,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--nouns", default=None, help="also encode this vocabulary (N most common nouns, 'tac', or a file)")
     f.add_argument("--chunk-size", type=int, default=None, help=f"images per resumable chunk (default {cd['chunk_size']})")
     f.add_argument("--download", action="store_true")
-    model_args(f)
+    model_args(f); engine_args(f)
     f.set_defaults(func=features_command)
 
     b = sub.add_parser("bench", help="reproduce the papers' tables on benchmark datasets")

@@ -14,7 +14,8 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
-from .core import check_features, check_same_dim, check_dense_budget, l2_normalize, native_threads, random_seed
+from .core import (check_features, check_same_dim, check_dense_budget, l2_normalize, native_threads, random_seed,
+                          ENGINES)
 from .ntk import TAU, KNN, GRAPHS, PRECISIONS, check_knn, ntk_topk, kernel_topk, knn_graph, ntk_kernel
 from .spectral import MAX_CLUSTERS, ASSIGN_LABELS, check_n_clusters, _as_affinity, _spectral_clustering, _spectral_clustering_auto_k
 from .selection import DEFAULT_CRITERION, select_n_clusters, select_tau
@@ -135,6 +136,7 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
         "template": [Interval(Integral, 0, None, closed="left"), None],
         "tol": [Interval(Real, 0, None, closed="left")],
         "beta_solver": [StrOptions(set(BETA_SOLVERS))],
+        "engine": [StrOptions(set(ENGINES))],
     }
 
     def __init__(self,
@@ -159,12 +161,13 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
                  template=None, # variant "naive" with (B, M, d) features: None = the prompt-ensemble embedding, b = template b alone
                  tol=1e-4, # RAD early stop on the relative change of A (reference: 1e-4; 0 = never)
                  beta_solver="cd", # RAD beta-step: "cd" (the reference's 4 pairwise sweeps) or "exact" (simplex projection)
+                 engine="local", # where the kNN lists are computed: "local" (this process) or "ray" (row blocks as Ray tasks, same graph)
                 ):
         self.n_clusters, self.text_features, self.variant, self.tau, self.knn = n_clusters, text_features, variant, tau, knn
         self.mu, self.lam, self.assign_labels, self.random_state, self.device = mu, lam, assign_labels, random_state, device
         self.max_clusters, self.n_outer, self.n_diffusion = max_clusters, n_outer, n_diffusion
         self.precision, self.verbose, self.graph, self.rad_mode = precision, verbose, graph, rad_mode
-        self.template, self.tol, self.beta_solver = template, tol, beta_solver
+        self.template, self.tol, self.beta_solver, self.engine = template, tol, beta_solver, engine
 
 # %% ../nbs/13_cluster.ipynb #855796db
 @patch
@@ -207,7 +210,8 @@ def _graphs(self: NTKSpectralClustering, x, prompts):
             np.maximum(k, 0, out=k); np.fill_diagonal(k, 0)
             graphs.append(k)
         return graphs, None, None
-    idx, val = ntk_topk(x, prompts, self.tau_, self.knn, device=self.device, precision=self.precision, progress=self.verbose)
+    idx, val = ntk_topk(x, prompts, self.tau_, self.knn, device=self.device, precision=self.precision, progress=self.verbose,
+                      engine=self.engine)
     return [knn_graph(idx[b], val[b], self.graph) for b in range(nb)], idx, val
 
 # %% ../nbs/13_cluster.ipynb #e04eb0ed
@@ -244,7 +248,7 @@ def _choose_tau(self: NTKSpectralClustering, x, prompts) -> float:
     "tau='auto': the candidate whose graph's clustering the other candidates' graphs agree with best (chapter 12)."
     if self.knn is None: raise ValueError("tau='auto' builds kNN graphs for every candidate: use knn=30 (not the dense kernels)")
     def prompt_ensemble_graph(x, t, tau):
-        idx, val = ntk_topk(x, t, tau, self.knn, device=self.device, precision=self.precision)
+        idx, val = ntk_topk(x, t, tau, self.knn, device=self.device, precision=self.precision, engine=self.engine)
         gs = [knn_graph(idx[b], val[b], self.graph) for b in range(len(t))]
         return gs[0] if len(gs) == 1 else sum(gs[1:], gs[0]) / len(gs)
     given = None if self.n_clusters in (None, "auto") else int(self.n_clusters)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_features.ipynb #09435826
 from __future__ import annotations
-import contextlib, copy, dataclasses, hashlib, pickle, warnings
+import contextlib, copy, dataclasses, hashlib, logging, pickle, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -229,11 +229,17 @@ class _ClipChunkEncoder:
 
 def _quiet_ray_data(ray):
     "No per-operator progress bars or execution banners from Ray Data: the driver shows one bar over chunks."
+    import logging
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     if hasattr(ctx, "print_on_execution_start"): ctx.print_on_execution_start = False
-    import logging
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    notes = logging.getLogger("ray.data._internal.progress")
+    if not any(isinstance(f, _NoBarsNote) for f in notes.filters): notes.addFilter(_NoBarsNote())
+    logging.getLogger("ray.data._internal.execution.streaming_executor").setLevel(logging.WARNING)  # no start/finish banners
+
+class _NoBarsNote(logging.Filter):
+    "Drops Ray Data's note that its progress bars are off (we turned them off); its other warnings pass."
+    def filter(self, record): return not record.getMessage().startswith("Progress bars disabled")
 
 def _ray_fill_chunks(clip: ClipModel, data, entry: FeatureCache, n: int, chunk_size: int, batch_size: int,
                      num_workers: int, actors: int | None, progress: bool, address: str | None = None) -> int:

@@ -8,7 +8,7 @@ import contextlib, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-from .core import check_features, check_same_dim, l2_normalize, random_seed
+from .core import check_features, check_same_dim, l2_normalize, random_seed, check_engine
 from .metrics import evaluate, aggregate_runs
 from .vocab import select_positive_nouns, default_n_centers, most_common_nouns, wordnet_nouns, PROMPT_TEMPLATES
 from .ntk import TAU, KNN
@@ -674,6 +674,8 @@ def cluster_images(
     batch_size: int = 64,  # images per forward pass
     workers: int | None = None,  # decoding processes (default: 0 on a CPU, up to 8 beside a GPU)
     chunk_size: int = 1024,  # images per resumable cache chunk
+    engine: str = "local",  # where images are encoded and the NTK graphs built: "local", or "ray" (Ray Data actors, Ray tasks)
+    actors: int | None = None,  # Ray: CLIP actors (None: one per GPU of the cluster, else one per CPU)
     download: bool = False,  # download a named dataset if missing
     progress: bool = True,  # progress bars
     log=None,  # where notes go (a callable taking a string), e.g. the CLI's stderr
@@ -686,6 +688,8 @@ def cluster_images(
     log = log or (lambda msg: None)
     m = METHODS[check_method(method)] if method is not None else None
     params = check_params(m.name, params) if m is not None else {}
+    if check_engine(engine) != "local" and m is not None and "engine" in m.parameters and "engine" not in params:
+        params = dict(params, engine=engine)  # the graph goes where the images went, unless the params say otherwise
     if k is not None: check_k(k, 10**12)  # the upper bound is checked once the images are counted
     if limit is not None and limit < 1: raise ValueError(f"limit must be >= 1, got {limit}")
     check_vocabulary_spec(nouns)
@@ -699,7 +703,7 @@ def cluster_images(
     if workers is None: workers = min(8, os.cpu_count() or 1) if str(clip.device).startswith("cuda") else 0
     with timer("image_features"):
         feats = extract_image_features(clip, ds, cache=cache, chunk_size=chunk_size, batch_size=batch_size,
-                                       num_workers=max(0, workers), progress=progress, warn=False)
+                                       num_workers=max(0, workers), progress=progress, warn=False, engine=engine, actors=actors)
     skipped = [(item_path(ds, i), why) for i, why in sorted(feats.skipped.items())] + list(getattr(ds, "skipped", []))
     want_nouns = m is not None or nouns is not None  # clusters are named by their nearest nouns
     spec = _vocabulary_spec(nouns, clip.device) if want_nouns else None
@@ -708,7 +712,8 @@ def cluster_images(
                   class_names=None if class_names is None else str(class_names),
                   model=dict(name=clip.name, pretrained=clip.weights.split(",")[0].strip(), checkpoint=None if checkpoint is None else str(checkpoint),
                              device=str(clip.device), batch_size=batch_size, workers=workers),
-                  cache=cache if isinstance(cache, bool) else str(cache), chunk_size=chunk_size, download=download)
+                  cache=cache if isinstance(cache, bool) else str(cache), chunk_size=chunk_size, download=download,
+                  engine=engine, actors=actors)
     if m is not None:
         config["params"] = dict(m.parameters, **params)
         if m.noun_rule == "tac" and "filter_nouns" not in m.parameters:
