@@ -24,4 +24,4 @@ book: $(STAMP)
 test: $(STAMP)
 	.venv/bin/nbdev_export
 	git diff --exit-code --stat -- laic_nb || (echo "laic_nb/ is out of sync with nbs/: run nbdev_export and commit" && false)
-	LAIC_TEST_FLAGS="$${LAIC_TEST_FLAGS-slow}" $(PY) -m pytest -n 2 --durations=15 tests
+	LAIC_TEST_FLAGS="$${LAIC_TEST_FLAGS-slow}" $(PY) -m pytest -n 2 --dist loadgroup --durations=15 tests

@@ -26,6 +26,7 @@ py_versions = ["3.10", "3.11", "3.12", "3.13"]
 requirements = cfg["requirements"].split()
 dev_requirements = cfg["dev_requirements"].split()
 docs_requirements = cfg["docs_requirements"].split()
+ray_requirements = cfg["ray_requirements"].split()  # the optional extra laic_nb[ray]: Ray engines, FAISS candidates
 scripts = [s.strip() for s in cfg["console_scripts"].split("\n") if s.strip()]
 
 setuptools.setup(
@@ -42,7 +43,8 @@ setuptools.setup(
     include_package_data=True,
     package_data={"laic_nb": ["resources/*"]},
     install_requires=requirements,
-    extras_require={"dev": dev_requirements + docs_requirements, "docs": docs_requirements},
+    extras_require={"dev": dev_requirements + docs_requirements + ray_requirements, "docs": docs_requirements,
+                    "ray": ray_requirements},
     python_requires=">=" + min_python,
     long_description=Path("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

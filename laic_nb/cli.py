@@ -12,8 +12,8 @@ from .methods import METHODS, check_method
 from .pipeline import cluster_images, signature_defaults
 
 # %% auto #0
-__all__ = ['MODEL_KEYS', 'RECORD_ONLY', 'CLUSTER_FLAGS', 'BENCH_FLAGS', 'BENCH_DEFAULTS', 'UsageError', 'read_config',
-           'apply_overrides', 'cluster_arguments', 'cluster_command', 'features_command', 'bench_config',
+__all__ = ['MODEL_KEYS', 'RECORD_ONLY', 'CLUSTER_FLAGS', 'BENCH_FLAGS', 'BENCH_DEFAULTS', 'IMAGES_HELP', 'UsageError',
+           'read_config', 'apply_overrides', 'cluster_arguments', 'cluster_command', 'features_command', 'bench_config',
            'bench_command', 'demo_command', 'methods_help', 'build_parser', 'main', 'run_cli']
 
 # %% ../nbs/20_cli.ipynb #4ec4b278
@@ -280,6 +280,9 @@ def methods_help() -> str:
         else: lines.append("      the relational parameters, consistency_k, threshold, and SemanticCenters' (epochs, lr, ...)")
     return "\n".join(lines)
 
+IMAGES_HELP = ("a folder of images, WebDataset shards (a .tar, a folder of them, or a pattern such as "
+               "'shards/part-{000000..000099}.tar'), or a dataset name such as cifar10:test")
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="laic", description="Language-assisted image clustering with CLIP (laic_nb).")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -309,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cluster", help="cluster a folder of images", epilog=methods_help(),
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Cluster a folder of images (class subfolders, if any, are used only for evaluation).")
-    c.add_argument("images", nargs="?", default=None, help="a folder of images, or a dataset name such as cifar10:test")
+    c.add_argument("images", nargs="?", default=None, help=IMAGES_HELP)
     c.add_argument("--k", default=None, help="number of clusters, or 'auto' (default: auto)")
     c.add_argument("--method", default=None, metavar="METHOD", type=_method_arg(names),
                    help=f"one of {', '.join(METHODS)} (default {cd['method']})")
@@ -326,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cluster_command)
 
     f = sub.add_parser("features", help="precompute image (and noun) features into the cache")
-    f.add_argument("images")
+    f.add_argument("images", help=IMAGES_HELP)
     f.add_argument("--limit", type=int, default=None)
     f.add_argument("--seed", type=int, default=None)
     f.add_argument("--nouns", default=None, help="also encode this vocabulary (N most common nouns, 'tac', or a file)")
