@@ -21,6 +21,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
+def cpu_name() -> str:
+    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration): return platform.processor() or platform.machine()
+
+
 def timed(fn):
     t0 = time.perf_counter(); out = fn(); return out, time.perf_counter() - t0
 
@@ -87,7 +92,7 @@ def main():
     args = p.parse_args()
     import ray
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, logging_level="warning")
-    lines = [f"Machine: {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
+    lines = [f"Machine: {cpu_name()}, {len(os.sched_getaffinity(0))} cores, "
              f"local Ray cluster of {args.cpus} CPU workers, no GPU. {time.strftime('%Y-%m-%d')}.", "",
              "NTK kNN lists (q = 30), synthetic `make_bench_features`, one prompt:", "",
              "| N | M | row blocks | local s | Ray s | Ray / local | flop model (row blocks / symmetric) | lists |",

@@ -217,7 +217,7 @@ class _ClipChunkEncoder:
     "A Ray Data actor: one copy of the model on this worker's device; each batch is one cache chunk to encode."
     def __init__(self, clip: ClipModel, data, device: str, batch_size: int, num_workers: int):
         import dataclasses, torch
-        torch.set_num_threads(1) if device == "cpu" else None  # a CPU actor owns one core
+        if device == "cpu": torch.set_num_threads(1)  # a CPU actor owns one core
         self.clip = dataclasses.replace(clip, model=clip.model.to(device), device=device)
         self.data, self.batch_size, self.num_workers = data, batch_size, num_workers
 
