@@ -12,7 +12,7 @@ from .ntk import TAU, KNN, SEMANTIC_STORE_BYTES, _default_block
 
 # %% auto #0
 __all__ = ['memory_model', 'flop_model', 'matmul_rate', 'softmax_rows', 'dense_ntk_kernel', 'dense_knn_', 'dense_ntk_reference',
-           'dense_rad_reference']
+           'dense_rad_reference', 'row_task_memory', 'row_task_flops']
 
 # %% ../nbs/30_performance.ipynb #d09d2e60
 def memory_model(
@@ -231,3 +231,73 @@ def dense_rad_reference(
     labels = SpectralClustering(n_clusters, affinity="precomputed", assign_labels="discretize",
                                 random_state=random_seed(random_state)).fit(a).labels_
     return labels, beta, objective
+
+# %% ../nbs/30_performance.ipynb #b01930f7
+def _check_rows_per_task(rows_per_task, n: int, tile: int) -> int:
+    "Rows of one task: a multiple of the tile side, at most N (None: one tile)."
+    if rows_per_task is None: return min(n, tile)
+    if isinstance(rows_per_task, bool) or int(rows_per_task) != rows_per_task or rows_per_task < 1:
+        raise ValueError(f"rows_per_task must be an integer >= 1, got {rows_per_task}")
+    rows = min(int(rows_per_task), n)
+    if rows < n and rows % tile:
+        raise ValueError(f"rows_per_task must be a multiple of the tile side b = {tile} (or >= N), got {rows_per_task}")
+    return rows
+
+def row_task_memory(
+    n: int, # N images
+    d: int = 512, # feature dimension
+    m: int = 835, # M nouns
+    knn: int = KNN, # q neighbours per image
+    n_prompts: int = 1, # B prompt graphs
+    rows_per_task: int | None = None, # rows of one task, a multiple of the tile side (None: one tile)
+    device: str = "cuda", # where the tasks' tiles run (sets the default tile side)
+    block: int | None = None, # tile side b (None: the library's default for `device`)
+    store_semantic: bool | None = None, # each task keeps S whole (None: as `ntk_topk` decides, 4BNM <= 1 GiB)
+    tasks_per_node: int = 8, # tasks one node runs at once (one per GPU)
+) -> dict: # bytes by component: a task's device ones and `device_peak`; a node's host ones and `host_peak`; the driver's `driver_edges`; plus `n_tasks`, `rows_per_task`, `block`
+    "Bytes of one row-block task of the Ray graph engine on its device, and of one node's host memory."
+    for name, v in dict(n=n, d=d, m=m, knn=knn, n_prompts=n_prompts, tasks_per_node=tasks_per_node).items():
+        if isinstance(v, bool) or int(v) != v or int(v) < 1: raise ValueError(f"{name} must be an integer >= 1, got {v}")
+    n, b = int(n), int(n_prompts)
+    tile = _default_block(n, device, block)
+    rows = _check_rows_per_task(rows_per_task, n, tile)
+    if store_semantic is None: store_semantic = 4 * b * n * m <= SEMANTIC_STORE_BYTES
+    task = {"features": 2 * 4 * tile * d, "text_features": 4 * b * m * d,  # a row tile and a column tile of X
+            "semantic_probs": 4 * (b + 1) * n * m if store_semantic else 4 * (b + 2) * tile * m,
+            "kernel_tiles": 2 * 4 * tile * tile, "topk_lists": 12 * b * rows * knn}
+    node = {"object_store": 4 * n * d + 4 * b * m * d, "edge_shards": tasks_per_node * 12 * b * rows * knn}
+    out = task | node
+    out["device_peak"], out["host_peak"] = sum(task.values()), sum(node.values())
+    out["driver_edges"] = 12 * b * n * knn  # the shards concatenated, before `knn_graph`
+    return out | {"n_tasks": -(-n // rows), "rows_per_task": rows, "block": tile}
+
+# %% ../nbs/30_performance.ipynb #249d7501
+def row_task_flops(
+    n: int, # N images
+    d: int = 512, # feature dimension
+    m: int = 835, # M nouns
+    n_prompts: int = 1, # B prompt graphs
+    rows_per_task: int | None = None, # rows of one task, a multiple of the tile side (None: one tile)
+    device: str = "cuda", # where the tasks' tiles run (sets the default tile side)
+    block: int | None = None, # tile side b (None: the library's default for `device`)
+    store_semantic: bool | None = None, # each task keeps S whole (None: as `ntk_topk` decides, 4BNM <= 1 GiB)
+) -> dict: # flops of all tasks by term (`flop_model`'s names) and `total`; `per_task` (a task of `rows_per_task` rows), `n_tasks`, `vs_single` (total / the single process's)
+    "Floating-point operations of the Ray graph engine's row-block tasks, each scanning all N columns for its rows."
+    for name, v in dict(n=n, d=d, m=m, n_prompts=n_prompts).items():
+        if isinstance(v, bool) or int(v) != v or int(v) < 1: raise ValueError(f"{name} must be an integer >= 1, got {v}")
+    n, b = int(n), int(n_prompts)
+    tile = _default_block(n, device, block)
+    rows = _check_rows_per_task(rows_per_task, n, tile)
+    n_tasks = -(-n // rows)
+    if store_semantic is None: store_semantic = 4 * b * n * m <= SEMANTIC_STORE_BYTES
+    s_all = 2.0 * n * m * d * b  # S of every image, once
+    out = {"visual_gram": 2.0 * n * n * d, "semantic_gram": 2.0 * n * n * m * b}
+    if store_semantic:
+        out["semantic_probs"] = s_all * n_tasks
+        per_task = 2.0 * rows * n * (d + m * b) + s_all
+    else:
+        out["semantic_probs"], out["semantic_recompute"] = s_all, s_all * np.ceil(n / tile)
+        per_task = 2.0 * rows * n * (d + m * b) + 2.0 * rows * m * d * b + s_all * np.ceil(rows / tile)
+    out["total"] = sum(out.values())
+    single = flop_model(n, d, m, b, symmetric=True, block=None if store_semantic else tile)["total"]
+    return out | {"per_task": per_task, "n_tasks": n_tasks, "vs_single": out["total"] / single}
