@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent)); sys.path.insert(0, str(HERE))
 
 
 def cpu_name() -> str:
@@ -82,6 +82,40 @@ def feature_rows(n_images, actors, real_root):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _status_bytes(field: str) -> int:
+    return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith(field + ":"))
+
+
+def one_row_task(n: int, m: int, rows: int, block: int, store: bool) -> dict:
+    "In a fresh process: one row-block task alone; the RSS before it, so the caller sees what the task itself added."
+    import torch
+    import laic_nb.ntk as ntk
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, 512), dtype=np.float32); x /= np.linalg.norm(x, axis=1, keepdims=True)
+    t = rng.standard_normal((1, m, 512), dtype=np.float32); t /= np.linalg.norm(t, axis=2, keepdims=True)
+    torch.set_num_threads(1)
+    if not store: ntk.SEMANTIC_STORE_BYTES = 0  # S recomputed per tile, as past 1 GiB
+    before, before_peak = _status_bytes("VmRSS"), _status_bytes("VmHWM")
+    ntk._rows_topk(x, t, (0, rows), 0.04, 30, "cpu", block, "float32", "float32")
+    return dict(before=before, before_peak=before_peak)
+
+
+def task_memory_rows(n, m, block):
+    "Peak memory a row-block task adds (fresh process, harness.measure_call) against `row_task_memory`."
+    from harness import measure_call
+    from laic_nb.performance import row_task_memory
+    rows = []
+    for store in (True, False):
+        r = measure_call(f"{Path(__file__).resolve()}:one_row_task", dict(n=n, m=m, rows=block, block=block, store=store))
+        assert r["ok"], r
+        added = r["peak_rss_bytes"] - r["result"]["before"]
+        model = row_task_memory(n, 512, m, rows_per_task=block, device="cpu", block=block, store_semantic=store)["device_peak"]
+        note = "" if r["peak_rss_bytes"] > r["result"]["before_peak"] else " (below the set-up's own peak)"
+        rows.append(f"| {n:,} | {block} | {'stored' if store else 'per tile'} | {added / 2**20:,.0f} MiB{note} | "
+                    f"{model / 2**20:,.0f} MiB | {added / model:.2f} |")
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[8192, 16384, 32768])
@@ -97,6 +131,10 @@ def main():
              "NTK kNN lists (q = 30), synthetic `make_bench_features`, one prompt:", "",
              "| N | M | row blocks | local s | Ray s | Ray / local | flop model (row blocks / symmetric) | lists |",
              "|---|---|---|---|---|---|---|---|", *graph_rows(args.sizes, args.nouns, args.block)]
+    lines += ["", f"Peak memory one row-block task adds (its own process, one {args.block}-row block, M = {args.nouns}), "
+              "against `row_task_memory` (nbs/30):", "",
+              "| N | rows | S | measured | model | measured / model |", "|---|---|---|---|---|---|",
+              *task_memory_rows(max(args.sizes), args.nouns, args.block)]
     if args.images:
         lines += ["", "Image features, random-weights ViT-B-32 on the CPU, chunks of 64:", "",
                   "| images | N | local img/s | Ray img/s | Ray / local time | features |", "|---|---|---|---|---|---|",

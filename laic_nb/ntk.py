@@ -184,12 +184,13 @@ def _uses_numba(n: int, device, block: int) -> bool:
     "Whether the compiled scan merges the tiles: on the CPU, when there is more than one tile (else loading it costs more)."
     return numba is not None and torch.device(device).type == "cpu" and n > block
 
-def _kernel_tiles(x_rows, x_cols, s_rows, semantic_cols, nb: int, dtype, diag: bool):
+def _kernel_tiles(x_rows, x_cols, semantic_rows, semantic_cols, nb: int, dtype, diag: bool):
     "Yield `(b, tile)`: the B tiles (S_I S_J^T) * (X_I X_J^T) of one tile pair; self entries -inf on a diagonal tile."
     u = (x_rows @ x_cols.T).to(dtype)  # one visual tile, shared by the B prompts
     for b in range(nb):
-        if s_rows[b] is None: k = u
-        else: k = torch.mm(s_rows[b], (s_rows[b] if diag else semantic_cols(b)).T).to(dtype).mul_(u)
+        s = semantic_rows(b)  # S tiles are asked for one prompt at a time: callers decide what they keep
+        if s is None: k = u
+        else: k = torch.mm(s, (s if diag else semantic_cols(b)).T).to(dtype).mul_(u)
         if diag: k.fill_diagonal_(-torch.inf)
         yield b, k
 
@@ -208,10 +209,11 @@ def _tiled_topk(xt, semantic_block, nb: int, knn: int, block: int, scale: float,
         s_rows = [cast(semantic_block(b, i0, i1)) for b in range(nb)]
         for j0 in range(i0, n, block):
             j1 = min(n, j0 + block)
-            for b, k in _kernel_tiles(xc[i0:i1], xc[j0:j1], s_rows, lambda b: cast(semantic_block(b, j0, j1)), nb,
-                                      xt.dtype, j0 == i0):
+            for b, k in _kernel_tiles(xc[i0:i1], xc[j0:j1], s_rows.__getitem__, lambda b: cast(semantic_block(b, j0, j1)),
+                                      nb, xt.dtype, j0 == i0):
                 lists.add(b, i0, k, j0, "rows")
                 if j0 != i0: lists.add(b, j0, k, i0, "cols")
+            k = None  # free the last tile before the next pair's are made: two b x b tiles at the peak, not three
             bar.update()
     bar.close()
     return lists.i.cpu().numpy(), lists.v.mul_(scale).cpu().numpy()
@@ -391,14 +393,16 @@ def _rows_topk(x, t, rows, tau: float, knn: int, device, block: int, dtype, prec
             x_i, s_i = cast(x_tile(i0, i1)), [cast(semantic_block(b, i0, i1)) for b in range(nb)]
             for j0 in range(0, n, block):
                 j1 = min(n, j0 + block)
-                if j0 < i0:  # the symmetric loop's tile (J, I), read along its columns
-                    s_j = [cast(semantic_block(b, j0, j1)) for b in range(nb)]
-                    for b, k in _kernel_tiles(cast(x_tile(j0, j1)), x_i, s_j, lambda b: s_i[b], nb, dt, False):
+                if j0 < i0:  # the symmetric loop's tile (J, I), read along its columns; its S rows made one prompt at a time
+                    for b, k in _kernel_tiles(cast(x_tile(j0, j1)), x_i, lambda b: cast(semantic_block(b, j0, j1)),
+                                              s_i.__getitem__, nb, dt, False):
                         lists.add(b, i0 - r0, k, j0, "cols")
                 else:
                     x_j = x_i if j0 == i0 else cast(x_tile(j0, j1))
-                    for b, k in _kernel_tiles(x_i, x_j, s_i, lambda b: cast(semantic_block(b, j0, j1)), nb, dt, j0 == i0):
+                    for b, k in _kernel_tiles(x_i, x_j, s_i.__getitem__, lambda b: cast(semantic_block(b, j0, j1)), nb, dt,
+                                              j0 == i0):
                         lists.add(b, i0 - r0, k, j0, "rows")
+                k = None  # as in the symmetric loop: two b x b tiles at the peak
         return lists.i.cpu().numpy(), lists.v.mul_(1.0 / tau**2).cpu().numpy()
 
 def _check_rows(rows, n: int, block: int) -> tuple[int, int]:
