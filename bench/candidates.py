@@ -1,6 +1,6 @@
 """Candidate neighbours and an exact NTK re-rank against the exact kNN graph (chapter 31, nbs/31_scale.ipynb).
 
-    .venv/bin/python bench/candidates.py                    # the default run: about 15 minutes on 2 cores
+    .venv/bin/python bench/candidates.py                    # the default run: about 20 minutes on 2 cores
     .venv/bin/python bench/candidates.py --quick            # a smoke run: about 2 minutes
     .venv/bin/python bench/candidates.py --render-only      # rewrite candidates.md and candidates.png from candidates.json
     LAIC_REAL_DATA=/path/to/data .venv/bin/python bench/candidates.py   # the real row reads clip-vitb32-real/ there
@@ -130,6 +130,8 @@ def render(res: dict, folder):
         md += [f"\n**{case['label']}**\n", candidate_table(case["rows"]), ""]
     md += ["\n**The spectral step on growing synthetic graphs** (scipy's ARPACK through `spectral_clustering`, K=10)\n",
            eigensolver_table(res), ""]
+    if any("components" not in r for c in res["cases"] for r in c["rows"]):
+        md.append("\nGraph components: not recorded by this run (its code predates that column).")
     md += [f"\nSkipped: {s}" for s in res["skipped"]]
     (Path(folder) / "candidates.md").write_text("\n".join(md) + "\n")
     grids = [c for c in res["cases"] if len({r["c"] for r in c["rows"]}) > 2]
