@@ -404,12 +404,12 @@ def candidate_flops(
     return out
 
 def scale_plan(
-    cases=SCALE_CASES, # (name, N, K, M) per data set
+    cases=None, # (name, N, K, M) per data set (None: `SCALE_CASES`)
     d: int = 512, # feature dimension (ViT-B/32)
     knn: int = KNN, # q neighbours per image
     prompts=(1, 7), # B values: 1 the naive graph, 7 PE and RAD
     n_candidates: int = 4 * KNN, # C of the candidate route
-    rates: dict = MODEL_RATES, # name -> FLOP/s of one GPU (model rates)
+    rates: dict | None = None, # name -> FLOP/s of one GPU (None: `MODEL_RATES`, model rates)
     wall_hours: float = 24.0, # the wall time the GPU counts are for
     gpu_memory: float = 80e9, # bytes of one GPU
     embed_rate: float = EMBED_RATE, # images/s of one node of `gpus_per_node` GPUs, for the embedding
@@ -417,6 +417,7 @@ def scale_plan(
 ) -> list[dict]: # one row per (case, B): sizes, bytes, flops, GPU-hours and GPUs per rate
     "Memory, flops, GPU-hours and GPUs of the exact graph (Ray row tasks) and of candidates + re-rank, per data set and B."
     if not (wall_hours > 0 and gpu_memory > 0 and embed_rate > 0): raise ValueError("wall_hours, gpu_memory and embed_rate must be > 0")
+    cases, rates = cases or SCALE_CASES, rates or MODEL_RATES
     rows = []
     for name, n, k, m in cases:
         for b in prompts:
