@@ -248,9 +248,9 @@ def _ray_fill_chunks(clip: ClipModel, data, entry: FeatureCache, n: int, chunk_s
     if actors is not None and (isinstance(actors, bool) or not isinstance(actors, (int, np.integer)) or actors < 1):
         raise ValueError(f"actors must be a positive integer (CLIP replicas) or None, got {actors!r}")
     entry.open()
-    if entry.load(entry.final_path, n_rows=n) is not None: return 0
+    if entry.final_path.exists(): return 0
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-    todo = [(a, z) for a, z in bounds if entry.load(entry.chunk_path(a, z), n_rows=z - a) is None]
+    todo = [(a, z) for a, z in bounds if not entry.chunk_path(a, z).exists()]  # read once, later, by `cached_chunks`
     if not todo: return 0
     with ray_session(address) as ray:
         import ray.data

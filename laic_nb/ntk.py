@@ -415,6 +415,16 @@ def _check_rows(rows, n: int, block: int) -> tuple[int, int]:
                          f"block_size = {block} (the tiles must be the single process's)")
     return r0, r1
 
+def _check_rows_per_task(rows_per_task, n: int, tile: int) -> int:
+    "Rows of one task: a multiple of the tile side, at most N (None: one tile)."
+    if rows_per_task is None: return min(n, tile)
+    if isinstance(rows_per_task, bool) or int(rows_per_task) != rows_per_task or rows_per_task < 1:
+        raise ValueError(f"rows_per_task must be an integer >= 1, got {rows_per_task}")
+    rows = min(int(rows_per_task), n)
+    if rows < n and rows % tile:
+        raise ValueError(f"rows_per_task must be a multiple of the tile side b = {tile} (or >= N), got {rows_per_task}")
+    return rows
+
 def ntk_topk_rows(
     image_features, # (N, d) CLIP image features (all of them: the rows are scored against every image)
     text_features, # (M, d) noun features, or (B, M, d) one set per prompt template
@@ -459,9 +469,7 @@ def _ray_ntk_topk(x, t, tau, knn, device, block_size, dtype, precision, rows_per
             raise ValueError("device='cuda' but the Ray cluster has no GPUs: use device='cpu' (CPU tasks) or join a cluster with GPUs")
         dev = str(device) if device is not None else ("cuda" if gpus else "cpu")
         block = _default_block(n, dev, block_size)
-        step = block if rows_per_task is None else rows_per_task
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1 or step % block:
-            raise ValueError(f"rows_per_task must be a positive multiple of the tile side {block}, got {rows_per_task!r}")
+        step = _check_rows_per_task(rows_per_task, n, block)
         bounds = [(a, min(n, a + step)) for a in range(0, n, step)]
         shards = None if shard_dir is None else _edge_shards(x, t, tau, knn, dev, block, dtype, precision, shard_dir)
         lists = {} if shards is None else {a: shards.load(shards.chunk_path(a, z), n_rows=z - a) for a, z in bounds}
@@ -472,8 +480,8 @@ def _ray_ntk_topk(x, t, tau, knn, device, block_size, dtype, precision, rows_per
                             None if shards is None else str(shards.chunk_path(a, z))) for a, z in todo]
         for a, i, v in ray_results(refs, progress, "NTK row blocks"):
             lists[a] = dict(indices=i, values=v) if i is not None else None
-    if shards is not None:  # the merge reads the shards back: what is on disk is what the graph is built from
-        lists = {a: shards.load(shards.chunk_path(a, z), n_rows=z - a) for a, z in bounds}
+    for a, z in bounds:  # the shards the tasks wrote are read back: what is on disk is what the graph is built from
+        if lists[a] is None: lists[a] = shards.load(shards.chunk_path(a, z), n_rows=z - a)
     return (np.concatenate([lists[a]["indices"] for a, _ in bounds], axis=1),
             np.concatenate([lists[a]["values"] for a, _ in bounds], axis=1))
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from .core import check_features, check_same_dim, check_dense_budget, random_seed
-from .ntk import TAU, KNN, SEMANTIC_STORE_BYTES, _default_block
+from .ntk import TAU, KNN, SEMANTIC_STORE_BYTES, _default_block, _check_rows_per_task
 
 # %% auto #0
 __all__ = ['memory_model', 'flop_model', 'matmul_rate', 'softmax_rows', 'dense_ntk_kernel', 'dense_knn_', 'dense_ntk_reference',
@@ -233,16 +233,6 @@ def dense_rad_reference(
     return labels, beta, objective
 
 # %% ../nbs/30_performance.ipynb #b01930f7
-def _check_rows_per_task(rows_per_task, n: int, tile: int) -> int:
-    "Rows of one task: a multiple of the tile side, at most N (None: one tile)."
-    if rows_per_task is None: return min(n, tile)
-    if isinstance(rows_per_task, bool) or int(rows_per_task) != rows_per_task or rows_per_task < 1:
-        raise ValueError(f"rows_per_task must be an integer >= 1, got {rows_per_task}")
-    rows = min(int(rows_per_task), n)
-    if rows < n and rows % tile:
-        raise ValueError(f"rows_per_task must be a multiple of the tile side b = {tile} (or >= N), got {rows_per_task}")
-    return rows
-
 def row_task_memory(
     n: int, # N images
     d: int = 512, # feature dimension
