@@ -4,14 +4,14 @@
 
 # %% ../nbs/01_core.ipynb #eec0a21b
 from __future__ import annotations
-import contextlib, os
+import contextlib, json, operator, os
 import numpy as np
 
 # %% auto #0
-__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'ENGINES', 'RAY_EXTRA', 'check_features', 'l2_normalize', 'check_same_dim',
-           'check_option', 'check_random_state', 'random_seed', 'dense_budget_bytes', 'check_dense_budget',
-           'get_device', 'thread_budget', 'native_threads', 'check_engine', 'require_ray', 'ray_session', 'ray_gpus',
-           'ray_results']
+__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'ENGINES', 'RAY_EXTRA', 'CLAIMS_LOG', 'check_features', 'l2_normalize',
+           'check_same_dim', 'check_option', 'check_random_state', 'random_seed', 'dense_budget_bytes',
+           'check_dense_budget', 'get_device', 'thread_budget', 'native_threads', 'check_engine', 'require_ray',
+           'ray_session', 'ray_gpus', 'ray_results', 'claim']
 
 # %% ../nbs/01_core.ipynb #1f4952ad
 def check_features(
@@ -206,3 +206,23 @@ def ray_results(
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
             bar.update()
+
+# %% ../nbs/01_core.ipynb #64ec709c
+CLAIMS_LOG = "LAIC_CLAIMS"  # environment variable naming a JSON-lines file: claims are recorded there instead of asserted
+_CLAIM_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq}
+
+def claim(
+    name: str, # the measured figure, in the words of the chapter's prose (unique within the chapter)
+    value: float, # what was measured
+    op: str, # how `value` must relate to `bound`: '>', '>=', '<', '<=' or '==' (a discrete outcome: a chosen K, a ranking)
+    bound: float, # the asserted bound, set with a margin against the spread across seeds, threads and CPU kernels
+) -> float: # the margin: how far inside the bound `value` lies (negative when outside)
+    "Assert a measured figure against its bound; with `$LAIC_CLAIMS` set, record it in that file and go on instead."
+    check_option(op, _CLAIM_OPS, "op")
+    value, bound = float(value), float(bound)
+    margin = value - bound if op[0] == ">" else bound - value if op[0] == "<" else 0.0 - abs(value - bound)
+    ok = bool(_CLAIM_OPS[op](value, bound))
+    if log := os.environ.get(CLAIMS_LOG):
+        with open(log, "a") as f: f.write(json.dumps(dict(name=name, value=value, op=op, bound=bound, margin=margin, ok=ok)) + "\n")
+    elif not ok: raise AssertionError(f"{name}: measured {value:.6g}, asserted {op} {bound:.6g} (margin {margin:.3g})")
+    return margin

@@ -9,5 +9,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def pytest_collection_modifyitems(config, items):
-    "The book's build runs last: by then the notebook tests have left every chapter's executed page in .cache/book/."
-    items.sort(key=lambda item: "test_book_in_a_browser" in item.nodeid)
+    """The chapters under a second kernel setting start first (the longest single test: it must not be the tail);
+    the book's build runs last: by then the notebook tests have left every chapter's executed page in .cache/book/."""
+    items.sort(key=lambda item: -1 if "test_audited_chapters_hold" in item.nodeid else "test_book_in_a_browser" in item.nodeid)

@@ -333,12 +333,14 @@ def make_page(
     rename: dict | None = None, # text replacements in markdown cells (see `page_nb`)
     threads: int | None = None, # BLAS/OpenMP threads of the child (None: the libraries' default)
     timeout: float | None = None, # seconds before the chapter counts as failed (None: no limit)
+    env: dict | None = None, # more environment variables for the child (CPU kernel settings, `LAIC_CLAIMS`)
 ) -> dict: # `wall_s` and `cpu_s` of the child process
     "Prepare, run and convert notebook `src` in a fresh Python process; write the page notebook to `dst`."
     args = dict(src=str(Path(src).resolve()), dst=str(Path(dst).resolve()), execute=execute,
                 skip_flags=list(skip_flags), allow_errors=allow_errors, rename=rename or {})
-    env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    extra_env, env = env, dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
     if threads: env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    env.update(extra_env or {})
     t0 = time.perf_counter()
     try:
         res = subprocess.run([sys.executable, "-c", _CHILD, str(Path(__file__).resolve()), json.dumps(args)],
