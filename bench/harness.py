@@ -15,7 +15,7 @@ its own `VmHWM` from /proc/self/status just before it exits, and that is the fig
 comparison. The dense references and the memory model the cases use are library code, in `laic_nb.performance`.
 """
 from __future__ import annotations
-import json, os, subprocess, sys, tempfile, time
+import json, os, platform, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,12 @@ _MARK = "@@laic-result@@"
 # The measured child: this folder goes at the END of its import path, so `harness` (and `cases`) import there without
 # shadowing any other module; targets may then name this module as "harness:function".
 _CHILD = f"import sys; sys.path.append({str(HERE)!r}); import harness; harness._child_main()"
+
+
+def cpu_name() -> str:
+    "The CPU's model name, as every benchmark report names its machine."
+    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration): return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def _resolve(target: str):

@@ -12,18 +12,14 @@ images), else generated PNGs; the model is random-weights ViT-B-32 (no trained w
 the time means anything. Results print as a table and go to bench/results/ray_engine.md.
 """
 from __future__ import annotations
-import argparse, os, platform, shutil, sys, tempfile, time
+import argparse, os, shutil, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent)); sys.path.insert(0, str(HERE))
-
-
-def cpu_name() -> str:
-    try: return next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
+from harness import cpu_name  # noqa: E402
 
 
 def timed(fn):

@@ -21,7 +21,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from harness import measure_call, save_bench_data  # noqa: E402  (bench/ is a folder of scripts, not a package)
+from harness import cpu_name, measure_call, save_bench_data  # noqa: E402  (bench/ is a folder of scripts, not a package)
 CASES_PY = str(HERE / "cases.py")
 FOOD101 = os.environ.get("LAIC_FOOD101", str(ROOT.parent / "shared" / "data" / "food101-clip-vitb32"))
 CIFAR_JPEG = os.environ.get("LAIC_CIFAR10_JPEG", str(ROOT.parent / "shared" / "data" / "cifar10-test-jpeg"))
@@ -38,7 +38,7 @@ def machine_info(device: str) -> dict:
             "torch_threads": torch.get_num_threads(), "numpy": np.__version__, "scipy": scipy.__version__,
             "sklearn": sklearn.__version__, "device": device}
     try:
-        info["cpu"] = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+        info["cpu"] = cpu_name()
         mem = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in open("/proc/meminfo")}
         info["ram_bytes"], info["ram_available_bytes"] = mem["MemTotal"], mem["MemAvailable"]
     except (OSError, StopIteration, KeyError): pass

@@ -21,10 +21,11 @@ import argparse, json, os, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import book  # noqa: E402  (the chapters run exactly as the book runs them)
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/"tools")); sys.path.append(str(ROOT/"bench"))
+import book  # noqa: E402  (the chapters run exactly as the book runs them)
+from harness import cpu_name  # noqa: E402  (how every benchmark names its machine)
+
 _AVX2 = dict(OPENBLAS_CORETYPE="Zen", MKL_ENABLE_INSTRUCTIONS="AVX2", ATEN_CPU_CAPABILITY="avx2",
              ONEDNN_MAX_CPU_ISA="AVX2", NUMBA_CPU_NAME="haswell", FAISS_SIMD_LEVEL="AVX2")
 _SSE = dict(OPENBLAS_CORETYPE="Nehalem", MKL_ENABLE_INSTRUCTIONS="SSE4_2", ATEN_CPU_CAPABILITY="default",
@@ -37,13 +38,14 @@ SETTINGS = {  # name -> (threads, environment); `native-1t` is how `make test` r
 }
 AUDITED = ("12_selection", "13_cluster", "21_exp_paper_tables", "22_exp_ablations", "23_exp_prompts", "24_exp_auto_k",
            "25_exp_real", "30_performance", "31_scale")
-_PROBE = ("import json, numba, numpy, torch, threadpoolctl; "
-          "blas = [i for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas']; "
-          "print(json.dumps(dict(openblas=blas[0].get('architecture') if blas else None, "
-          "torch=torch.backends.cpu.get_cpu_capability(), numba=numba.config.CPU_NAME or 'host', "
-          "threads=torch.get_num_threads(), faiss=faiss_level())))")
-_PROBE = ("def faiss_level():\n    try: import faiss\n    except ImportError: return None\n"
-          "    return faiss.SIMDConfig.get_level_name()\n" + _PROBE)
+_PROBE = """
+import json, numba, threadpoolctl, torch
+try: import faiss; faiss_level = faiss.SIMDConfig.get_level_name()
+except ImportError: faiss_level = None
+blas = [i for i in threadpoolctl.threadpool_info() if i["internal_api"] == "openblas"]
+print(json.dumps(dict(openblas=blas[0].get("architecture") if blas else None, torch=torch.backends.cpu.get_cpu_capability(),
+                      numba=numba.config.CPU_NAME or "host", threads=torch.get_num_threads(), faiss=faiss_level)))
+"""
 
 
 def setting_env(
@@ -74,7 +76,7 @@ def run_chapter(
     env = dict(setting_env(setting), LAIC_CLAIMS=str(log))
     t0, error = time.perf_counter(), None
     with tempfile.TemporaryDirectory() as tmp:
-        try: book.make_page(ROOT/"nbs"/f"{stem}.ipynb", Path(tmp)/"page.ipynb", threads=SETTINGS[setting][0], env=env)
+        try: book.make_page(ROOT/"nbs"/f"{stem}.ipynb", Path(tmp)/"page.ipynb", env=env)
         except RuntimeError as e: error = str(e)[-3000:]
     claims = [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
     return dict(stem=stem, setting=setting, wall_s=round(time.perf_counter() - t0, 1), claims=claims, error=error)
@@ -134,9 +136,7 @@ def spread(
         return r
     with ThreadPoolExecutor(workers or cpus) as pool: runs = list(pool.map(one, jobs))
     table, problems = spread_table(runs, list(settings))
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU") \
-        if Path("/proc/cpuinfo").exists() else "unknown CPU"
-    head = f"Claims under {len(settings)} settings on {cpu} ({cpus} cores)\n\n" + "\n".join(
+    head = f"Claims under {len(settings)} settings on {cpu_name()} ({cpus} cores)\n\n" + "\n".join(
         f"- `{s}`: {SETTINGS[s][0]} thread(s), OpenBLAS {k['openblas']}, torch {k['torch']}, numba {k['numba']}, FAISS {k['faiss']}"
         for s, k in kernels.items())
     (out/"spread.md").write_text(head + "\n\n" + table + "\n\n" + "\n".join(f"- {p}" for p in problems) + "\n")
