@@ -7,10 +7,10 @@ STAMP := .venv/.installed
 
 .PHONY: book test install
 
-$(STAMP): setup.py settings.ini
+$(STAMP): setup.py settings.ini requirements-lock.txt
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev]" -c requirements-lock.txt  # the tested set; the package asks only for ranges
 	# optional real images for `laic demo` (Debian's Fashion-MNIST); skipped where apt is not ours
 	-[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ ! -d /usr/share/datasets/fashion-mnist ] && \
 	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 || true

@@ -8,7 +8,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+FIRST = ("test_audited_chapters_hold", "test_install_keeps_the_torch")  # the longest single tests: never the tail
+
+
 def pytest_collection_modifyitems(config, items):
-    """The chapters under a second kernel setting start first (the longest single test: it must not be the tail);
-    the book's build runs last: by then the notebook tests have left every chapter's executed page in .cache/book/."""
-    items.sort(key=lambda item: -1 if "test_audited_chapters_hold" in item.nodeid else "test_book_in_a_browser" in item.nodeid)
+    """The longest single tests start first; the book's build runs last: by then the notebook tests have left every
+    chapter's executed page in .cache/book/."""
+    items.sort(key=lambda item: -1 if any(n in item.nodeid for n in FIRST) else "test_book_in_a_browser" in item.nodeid)
