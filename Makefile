@@ -1,7 +1,8 @@
 # Two entry points, both safe on a fresh offline machine of this project's kind:
 #   make book   install (once), execute the tutorial notebooks on CPU and build the site (tools/book.py;
 #               options through BOOK_OPTS, e.g. make book BOOK_OPTS="--out DIR --no-execute")
-#   make test   install (once), run every notebook and the pytest suite
+#   make test   install (once), check that laic_nb/ and nbs/ are as nbdev_export and nbdev_clean write them,
+#               run every notebook and the pytest suite
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
@@ -24,4 +25,6 @@ book: $(STAMP)
 test: $(STAMP)
 	.venv/bin/nbdev_export
 	git diff --exit-code --stat -- laic_nb || (echo "laic_nb/ is out of sync with nbs/: run nbdev_export and commit" && false)
+	.venv/bin/nbdev_clean
+	git diff --exit-code --stat -- nbs || (echo "nbs/ is not as nbdev_clean writes it: run nbdev_clean and commit" && false)
 	LAIC_TEST_FLAGS="$${LAIC_TEST_FLAGS-slow}" $(PY) -m pytest -n 2 --dist loadgroup --durations=15 tests

@@ -31,7 +31,8 @@ def default_src() -> Path:
 
 def read_halves(src, limit: int | None = None, random_state=0):
     "((train images, labels), (test images, labels)): each class's sorted files halved; `limit` images per half, stratified."
-    from laic_nb.datasets import CIFAR10_CLASSES, load_image, stratified_indices
+    from laic_nb.datasets import CIFAR10_CLASSES
+    from laic_nb.images import load_image, stratified_indices
     src = Path(src)
     missing = [c for c in CIFAR10_CLASSES if not (src / c).is_dir()]
     if missing: raise FileNotFoundError(f"{src} lacks the class folders {', '.join(missing)} (expected <src>/<class>/*.jpg)")

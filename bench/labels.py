@@ -37,7 +37,8 @@ def synthetic_cases():
 
 
 def run_all(quick: bool, log=print) -> dict:
-    from laic_nb.pipeline import run_method, run_paper2
+    from laic_nb.pipeline import run_method
+    from laic_nb.benchmark import run_paper2
     out = {}
     def put(key, labels, t0):
         out[key] = np.asarray(labels, dtype=np.int64)

@@ -62,7 +62,7 @@ def image_folder(n_images, real_root):
 def feature_rows(n_images, actors, real_root):
     from laic_nb.clip import load_clip
     from laic_nb.core import native_threads
-    from laic_nb.datasets import ImageFolder
+    from laic_nb.images import ImageFolder
     from laic_nb.features import extract_image_features
     folder, what = image_folder(n_images, real_root)
     try:

@@ -12,7 +12,7 @@ ViT-B/32: image features of ImageNet (4 training images per class), Caltech-101 
 Food-101 subset; text features of 2,648 names (ImageNet, LVIS, Objects365 and COCO class names; one prompt each, two for
 the 1,000 ImageNet names). They are float16 on disk; they are cast to float32 and re-normalised here.
 
-Methods run through the library as `laic_nb.pipeline.run_benchmark` runs them. TAC's filter
+Methods run through the library as `laic_nb.benchmark.run_benchmark` runs them. TAC's filter
 (`positive_nouns`, k_f = 3K capped at N, 5 nouns per center) selects nouns for every seed, on Food-101's training split
 where there is one, on the clustered images themselves elsewhere (those sets have a single split); kmeans, sc,
 tac-notrain and the NTK variants then run through `run_method` on the selected nouns (`filter_nouns=False`), and the
@@ -158,7 +158,8 @@ SKIPPED = {("imagenet_4shot", "centers"): "not run (--no-skip runs it): 2,500 st
 def run_dataset(ds: RealSet, vocab: Vocab, methods=METHODS, seeds=(0, 1, 2), centers_kind="tiny", centers_epochs=20,
                 graphs: bool = True, skip=SKIPPED, log=print) -> dict:
     "Every method x seed on one dataset: {'rows': {method: (aggregate, mean seconds)}, 'graphs': ..., 'select': ...}."
-    from laic_nb.pipeline import run_method, run_paper2, positive_nouns
+    from laic_nb.pipeline import run_method, positive_nouns
+    from laic_nb.benchmark import run_paper2
     from laic_nb.metrics import evaluate, aggregate_runs
     skipped = {m: skip[(ds.name, m)] for m in methods if (ds.name, m) in skip}
     methods = [m for m in methods if m not in skipped]

@@ -10,8 +10,8 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
-from .core import check_features, check_same_dim, l2_normalize, native_threads, random_seed
-from .vocab import select_positive_nouns, default_n_centers
+from .core import check_features, check_same_dim, check_n_clusters, check_random_state, l2_normalize, native_threads, random_seed
+from .vocab import _select_positive_nouns, default_n_centers
 from .cluster import validate_images, validate_images_and_text
 
 # %% auto #0
@@ -29,7 +29,10 @@ def retrieve_text(
     t = check_features(text_features, "text_features")
     check_same_dim(x, t)
     if not temperature > 0: raise ValueError(f"temperature must be > 0, got {temperature}")
-    x, t = l2_normalize(x), l2_normalize(t)
+    return _retrieve_text(l2_normalize(x), l2_normalize(t), temperature, block)
+
+def _retrieve_text(x, t, temperature: float, block: int = 4096) -> np.ndarray:
+    "`retrieve_text` on trusted unit float32 rows of one width."
     out = np.empty_like(x)
     for i in range(0, len(x), block):
         logits = x[i:i + block].astype(np.float64) @ t.T.astype(np.float64) / temperature
@@ -58,7 +61,7 @@ class TACNoTrain(ClusterMixin, BaseEstimator):
                  text_features=None, # (M, d) noun features: the vocabulary (filtered here), or the nouns with filter_nouns=False
                  temperature=0.005, # softmax temperature of the retrieval (TAC: 0.005)
                  filter_nouns=True, # TAC's positive-noun filter; False: retrieve from every given noun
-                 n_centers=None, # the filter's k-means centers; None: TAC's rule (`vocab.default_n_centers`)
+                 n_centers=None, # the filter's k-means centers; None: the 3K rule (`vocab.default_n_centers`)
                  per_center=5, # nouns the filter keeps per center (TAC: 5)
                  n_init=10, # k-means restarts
                  random_state=0, # seed of the filter's and the clustering's k-means (see `core.check_random_state`)
@@ -71,18 +74,18 @@ class TACNoTrain(ClusterMixin, BaseEstimator):
     def fit(self,
             X, # (N, d) image features
             y=None, # ignored (scikit-learn's signature)
-           ) -> TACNoTrain: # the fitted estimator: `labels_`, `noun_indices_`, `retrieved_`, `representations_`, ...
+           ) -> TACNoTrain: # the fitted estimator: `labels_`, `noun_indices_`, `retrieved_`, `representations_`, `cluster_centers_`, `n_features_in_`
         "Filter nouns (TAC), retrieve each image's text counterpart, k-means on the concatenation."
         x, t = validate_images_and_text(self, X, self.text_features, needs="noun text features (the noun embeddings)")
         n = len(x)
-        if not 1 <= self.n_clusters <= n:
-            raise ValueError(f"n_clusters must be between 1 and the number of images ({n}), got {self.n_clusters}")
+        check_n_clusters(self.n_clusters, n)
         if self.filter_nouns:
-            k_f = self.n_centers or default_n_centers(n_samples=n, n_clusters=self.n_clusters)
-            self.noun_indices_ = select_positive_nouns(x, t, k_f, per_center=self.per_center, random_state=self.random_state)
+            k_f = min(self.n_centers or default_n_centers(self.n_clusters, n_samples=n), n)
+            self.noun_indices_ = _select_positive_nouns(l2_normalize(x), t, k_f, self.per_center,
+                                                        check_random_state(self.random_state))
         else:
             self.noun_indices_ = np.arange(len(t))
-        self.retrieved_ = retrieve_text(x, t[self.noun_indices_], self.temperature)
+        self.retrieved_ = _retrieve_text(l2_normalize(x), l2_normalize(t[self.noun_indices_]), self.temperature)
         self.representations_ = np.hstack([x, self.retrieved_])
         with native_threads(n):
             km = KMeans(self.n_clusters, n_init=self.n_init, random_state=random_seed(self.random_state)).fit(self.representations_)
@@ -104,7 +107,7 @@ class ZeroShotCLIP(ClusterMixin, BaseEstimator):
     def fit(self,
             X, # (N, d) image features
             y=None, # ignored (scikit-learn's signature)
-           ) -> ZeroShotCLIP: # the fitted estimator: `labels_`, `scores_`, `n_clusters_`
+           ) -> ZeroShotCLIP: # the fitted estimator: `labels_`, `scores_`, `n_clusters_`, `class_features_`, `n_features_in_`
         "Label the images of `X` by their most similar class."
         x, c = validate_images_and_text(self, X, self.class_text_features, "class_text_features",
                                         "class-name text features (it is told the classes; e.g. from class_text_features)")

@@ -8,6 +8,7 @@ import contextlib, hashlib, io, json, os, shutil, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
+from .core import check_int
 
 # %% auto #0
 __all__ = ['CacheMismatchError', 'default_cache_dir', 'fingerprint', 'atomic_write_bytes', 'atomic_save_npz', 'FeatureCache',
@@ -130,7 +131,7 @@ def cached_chunks(
 ) -> tuple[dict, ChunkStats]:  # the joined arrays, and how they were obtained
     "Run `compute(start, stop) -> dict of arrays` over row chunks, reusing finished chunks from `cache`."
     from tqdm.auto import tqdm
-    if chunk_size < 1: raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    check_int(chunk_size, "chunk_size", 1)
     t0 = time.time()
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     stats = ChunkStats(n_chunks=len(bounds), path=None if cache is None else str(cache.dir))

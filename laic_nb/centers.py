@@ -11,15 +11,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from fastcore.basics import patch
+from numbers import Integral, Real
+from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
-from .core import check_features, check_random_state, l2_normalize, native_threads, random_seed
+from .core import (check_features, check_int, check_random_state, check_n_clusters, l2_normalize, native_threads, random_seed,
+                          signature_defaults)
 from .clip import TextTower, clip_tokenizer, drop_padding, encode_token_embeddings, text_tower
-from .datasets import to_pil
+from .images import to_pil, item_path
+from .clip import ClipModel
+from .features import encode_images, skipped_message
+from .datasets import dataset_key
 from .metrics import cluster_acc
+from .vocab import nearest_nouns
+from .cluster import validate_images, validate_images_and_text
+from .relational import RelationalKMeans, consistent_pseudo_labels, default_consistency_k
 
 # %% auto #0
-__all__ = ['ClassTokenPrompts', 'gce_loss', 'consistency_loss', 'mean_entropy', 'clip_views', 'feature_views', 'SemanticCenters']
+__all__ = ['CENTERS_MODES', 'ClassTokenPrompts', 'gce_loss', 'consistency_loss', 'mean_entropy', 'clip_views', 'feature_views',
+           'SemanticCenters', 'paper2_views', 'RelationalCenters']
 
 # %% ../nbs/15_centers.ipynb #07dcbd83
 def _word_ids(tokenizer, text: str) -> list[int]:
@@ -42,7 +53,7 @@ class ClassTokenPrompts(nn.Module):
                  placeholder: str = "X",  # a one-token word that marks the class positions while tokenising
                 ):
         super().__init__()
-        if n_ctx < 1: raise ValueError(f"n_ctx (learnable tokens per class) must be >= 1, got {n_ctx}")
+        check_int(n_ctx, "n_ctx", 1, what="learnable tokens per class")
         self.tower, self.n_classes, self.n_ctx = tower, n_classes, n_ctx
         self.prompt = f"{prefix} {' '.join([placeholder] * n_ctx)}{suffix}"
         ph = _word_ids(tokenizer, placeholder)
@@ -142,7 +153,7 @@ def feature_views(
     eps = torch.randn(x.shape, generator=generator, device="cpu").to(x.device) * (noise / math.sqrt(x.shape[1]))
     return x, F.normalize(x + eps, dim=1)
 
-# %% ../nbs/15_centers.ipynb #2dd065a1
+# %% ../nbs/15_centers.ipynb #089d82b8
 class _ImageViews(torch.utils.data.Dataset):
     "Items `(index, view_1, ..., view_n)` of images given as PIL images, paths, or a dataset of PIL or (PIL, label)."
     def __init__(self, images, transforms):
@@ -154,6 +165,7 @@ class _ImageViews(torch.utils.data.Dataset):
         im = to_pil(im)  # decoded as the feature extractor decodes (datasets chapter)
         return (i, *[t(im) for t in self.transforms])
 
+# %% ../nbs/15_centers.ipynb #8e06e47f
 class _Frozen:
     "Context manager: model in eval mode, every parameter's requires_grad off; restored on exit."
     def __init__(self, model): self.model = model
@@ -166,77 +178,182 @@ class _Frozen:
         for p, flag in self.flags: p.requires_grad_(flag)
         self.model.train(self.training)
 
-# %% ../nbs/15_centers.ipynb #4defd10f
-class SemanticCenters:
+# %% ../nbs/15_centers.ipynb #c85cb983
+def _check_pseudo_labels(
+    y, # (N,) pseudo-labels, any ids
+    mask, # (N,) bool, the high-quality set; None: all
+    n: int, # N, the number of images
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # (classes, y as 0..K-1, mask)
+    "The pseudo-labels and mask checked against the images: (classes, indices into classes, mask); one center per class."
+    if y is None: raise ValueError("SemanticCenters requires y to be passed, but the target y is None: pass the pseudo-labels")
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n: raise ValueError(f"pseudo_labels must hold one label per image ({n}), got shape {y.shape}")
+    classes, y = np.unique(y, return_inverse=True)
+    m = np.ones(n, dtype=bool) if mask is None else np.asarray(mask)
+    if m.dtype != bool or m.shape != (n,):
+        raise ValueError(f"mask must be a boolean vector with one entry per image ({n}), got {m.dtype} {m.shape}")
+    if not m.any(): raise ValueError("mask keeps no sample: the supervised term needs high-quality pseudo-labels")
+    empty = [classes[c] for c in np.setdiff1d(np.arange(len(classes)), np.unique(y[m]))]
+    if empty:
+        warnings.warn(f"pseudo-label classes {empty} have no high-quality sample: their centers learn only "
+                      f"from the consistency and diversity terms")
+    return classes, y.astype(np.int64), m
+
+# %% ../nbs/15_centers.ipynb #755dda53
+def _text_setup(
+    model, # the open_clip model (None: an error naming how to get one)
+    device=None, # where to train (None: the model's device)
+    logit_scale=None, # 1/tau (None: the model's learned value, else 100)
+):
+    "(text tower, device, logit scale) of an open_clip model for training class tokens."
+    if model is None:
+        raise ValueError("SemanticCenters needs an open_clip model: its frozen text encoder turns the class tokens "
+                         "into centers. Use open_clip.create_model('ViT-B-32', pretrained='openai'), or "
+                         "laic_nb.clip.tiny_clip() (random weights) for tests")
+    tower = text_tower(model)
+    params = list(model.parameters())
+    if device is not None and params and params[0].device != torch.device(device): model.to(device)
+    dev = params[0].device if params else torch.device(device or "cpu")
+    if logit_scale is None:
+        ls = getattr(model, "logit_scale", None)
+        logit_scale = float(ls.detach().exp()) if ls is not None else 100.0
+    return tower, dev, float(logit_scale)
+
+# %% ../nbs/15_centers.ipynb #e136a2e5
+def _warm_start(
+    prompts: ClassTokenPrompts, # the prompts whose tokens start here
+    x_init: torch.Tensor, # (N, d) unit image features
+    y: np.ndarray, # (N,) class index of each
+    m: np.ndarray, # (N,) the kept (high-quality) ones
+    steps: int, # Adam steps
+    lr: float, # their learning rate
+) -> float | None: # the final loss (None without steps)
+    "Prototype warm start: pull each center toward the mean feature of its kept pseudo-label class."
+    dev = x_init.device
+    targets = torch.zeros(prompts.n_classes, x_init.shape[1], device=dev)
+    for c in range(prompts.n_classes):
+        sel = (y == c) & m
+        if not sel.any(): sel = y == c
+        targets[c] = x_init[torch.from_numpy(np.flatnonzero(sel)).to(dev)].mean(0)
+    targets = F.normalize(targets, dim=1)
+    opt = torch.optim.Adam([prompts.ctx], lr=lr)
+    for _ in range(steps):
+        loss = (1 - (prompts() * targets).sum(1)).mean()
+        opt.zero_grad(); loss.backward(); opt.step()
+    return float(loss.detach()) if steps else None
+
+# %% ../nbs/15_centers.ipynb #e7386588
+def _train_centers(
+    est, # the SemanticCenters being fitted: its hyper-parameters are read, its fitted attributes set
+    n: int, # N, the images
+    batches, # epoch -> iterator of (indices, weak-view features, strong-view features)
+    x_init, # (N, d) unit eval-view features (the warm start)
+    y, # (N,) class index of each image
+    m, # (N,) bool, the kept ones
+    eval_labels, # true labels for monitoring, or None
+    gen: torch.Generator, # draws the random tokens
+    dev, # the training device
+    tower, # the frozen text tower
+    scale: float, # the logit scale
+):
+    "The training loop both fitting modes share; sets `initial_centers_`, `history_`, `prompts_`, `centers_`, `ctx_`, ..."
+    prompts = ClassTokenPrompts(tower, est.tokenizer or clip_tokenizer(), len(np.unique(y)), est.n_ctx, est.prefix,
+                                est.suffix, init=est.init, generator=gen).to(dev)
+    est.init_loss_ = _warm_start(prompts, x_init, y, m, est.init_steps, est.init_lr) if est.init == "prototype" else None
+    with torch.no_grad(): est.initial_centers_ = prompts().cpu().numpy()
+    opt = torch.optim.SGD([prompts.ctx], lr=est.lr, momentum=est.momentum, weight_decay=est.weight_decay)
+    yt, mt = torch.from_numpy(y).to(dev), torch.from_numpy(m).to(dev)
+    est.history_ = []
+    bar = tqdm(range(est.epochs), desc="semantic centers", disable=not est.progress, leave=False)
+    for epoch in bar:
+        lr = 0.5 * est.lr * (1 + math.cos(math.pi * epoch / est.epochs))  # cosine annealing, per epoch
+        for g in opt.param_groups: g["lr"] = lr
+        sums, steps = np.zeros(4), 0
+        pred = np.full(n, -1)
+        for idx, xw, xs in batches(epoch):
+            t = prompts()
+            pw, ps = torch.softmax(scale * xw @ t.T, 1), torch.softmax(scale * xs @ t.T, 1)
+            kept, yb = mt[idx], yt[idx]
+            zero = t.new_zeros(())
+            sup = gce_loss(ps[kept], yb[kept], est.q) if kept.any() else zero
+            con = consistency_loss(pw[~kept].detach(), ps[~kept]) if (~kept).any() else zero
+            ent = mean_entropy(pw)
+            loss = sup + est.alpha * con - est.beta * ent
+            opt.zero_grad(); loss.backward(); opt.step()
+            sums += [loss.item(), sup.item(), con.item(), ent.item()]; steps += 1
+            pred[idx.cpu().numpy()] = pw.argmax(1).cpu().numpy()
+        rec = dict(epoch=epoch + 1, lr=lr, **dict(zip(("loss", "sup", "con", "ent"), sums / steps)),
+                   agree_kept=float((pred[m] == y[m]).mean()))
+        if eval_labels is not None: rec["acc"] = cluster_acc(eval_labels, pred)
+        est.history_.append(rec)
+        bar.set_postfix(loss=f"{rec['loss']:.4f}", agree=f"{rec['agree_kept']:.3f}")
+    est.prompts_ = prompts
+    with torch.no_grad(): est.centers_ = prompts().cpu().numpy()
+    est.ctx_ = prompts.ctx.detach().cpu().numpy()
+    est.logit_scale_ = scale
+
+# %% ../nbs/15_centers.ipynb #17665092
+class SemanticCenters(BaseEstimator):
     "Prompt-learned semantic centers (CoOp-style class tokens through a frozen open_clip text encoder)."
+    _parameter_constraints: dict = {
+        "model": "no_validation", "tokenizer": "no_validation",
+        "n_ctx": [Interval(Integral, 1, None, closed="left")],
+        "prefix": [str], "suffix": [str],
+        "init": [str, list, tuple],
+        "init_steps": [Interval(Integral, 0, None, closed="left")],
+        "init_lr": [Interval(Real, 0, None, closed="neither")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "q": [Interval(Real, 0, 1, closed="right")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "feature_noise": [Interval(Real, 0, None, closed="left")],
+        "logit_scale": [Interval(Real, 0, None, closed="neither"), None],
+        "random_state": ["random_state", np.random.Generator],
+        "device": [str, torch.device, None],
+        "num_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "progress": ["boolean"],
+    }
+
     def __init__(self,
-                 n_clusters: int,  # K, one center per pseudo-label class
                  model=None,  # an open_clip model (frozen; its text tower turns tokens into centers)
+                 *,
                  tokenizer=None,  # its tokenizer (default: CLIP's BPE tokenizer)
-                 n_ctx: int = 4,  # L, learnable tokens per class
-                 prefix: str = "a photo of a",  # fixed words before the class tokens
-                 suffix: str = ".",  # fixed text after them
+                 n_ctx=4,  # L, learnable tokens per class
+                 prefix="a photo of a",  # fixed words before the class tokens
+                 suffix=".",  # fixed text after them
                  init="random",  # "random" (the paper's), "prototype" (our warm start), or word(s) to start from
-                 init_steps: int = 100,  # Adam steps of the prototype warm start
-                 init_lr: float = 0.01,  # their learning rate
-                 epochs: int = 20,  # passes over the images (CoOp's 20)
-                 batch_size: int = 32,  # images per step (CoOp's 32)
-                 lr: float = 0.002,  # initial SGD learning rate, cosine-annealed (CoOp's)
-                 momentum: float = 0.9,  # SGD momentum
-                 weight_decay: float = 5e-4,  # SGD weight decay
-                 q: float = 0.7,  # GCE exponent
-                 alpha: float = 1.0,  # weight of the consistency term
-                 beta: float = 1.0,  # weight of the diversity (entropy) term
-                 feature_noise: float = 0.5,  # feature mode: expected norm of the strong view's noise
-                 logit_scale: float | None = None,  # 1/tau; None: the model's learned value
+                 init_steps=100,  # Adam steps of the prototype warm start
+                 init_lr=0.01,  # their learning rate
+                 epochs=20,  # passes over the images (CoOp's 20)
+                 batch_size=32,  # images per step (CoOp's 32)
+                 lr=0.002,  # initial SGD learning rate, cosine-annealed (CoOp's)
+                 momentum=0.9,  # SGD momentum
+                 weight_decay=5e-4,  # SGD weight decay
+                 q=0.7,  # GCE exponent
+                 alpha=1.0,  # weight of the consistency term
+                 beta=1.0,  # weight of the diversity (entropy) term
+                 feature_noise=0.5,  # feature mode: expected norm of the strong view's noise
+                 logit_scale=None,  # 1/tau; None: the model's learned value
                  random_state=0,  # seed of tokens, shuffling, noise and augmentations
                  device=None,  # where to train (default: the model's device)
-                 num_threads: int | None = None,  # torch (and BLAS) CPU threads during the fit, restored after; None: as they are
-                 progress: bool = True,  # a progress bar over epochs
+                 num_threads=None,  # torch (and BLAS) CPU threads during the fit, restored after; None: as they are
+                 progress=True,  # a progress bar over epochs
                 ):
-        for k, v in locals().items():
-            if k != "self": setattr(self, k, v)
+        self.model, self.tokenizer, self.n_ctx, self.prefix = model, tokenizer, n_ctx, prefix
+        self.suffix, self.init, self.init_steps, self.init_lr, self.epochs = suffix, init, init_steps, init_lr, epochs
+        self.batch_size, self.lr, self.momentum, self.weight_decay, self.q = batch_size, lr, momentum, weight_decay, q
+        self.alpha, self.beta, self.feature_noise, self.logit_scale = alpha, beta, feature_noise, logit_scale
+        self.random_state, self.device, self.num_threads, self.progress = random_state, device, num_threads, progress
 
-    def _check_labels(self, pseudo_labels, mask, n):
-        y = np.asarray(pseudo_labels)
-        if y.ndim != 1 or len(y) != n:
-            raise ValueError(f"pseudo_labels must hold one label per image ({n}), got shape {y.shape}")
-        if y.dtype.kind not in "iu": raise ValueError(f"pseudo_labels must be integers, got dtype {y.dtype}")
-        classes, y = np.unique(y, return_inverse=True)
-        if self.n_clusters > len(classes):
-            raise ValueError(f"n_clusters={self.n_clusters} is larger than the number of pseudo-label classes "
-                             f"({len(classes)}): a center needs labelled images; use n_clusters={len(classes)}")
-        if self.n_clusters < len(classes):
-            raise ValueError(f"the pseudo-labels have {len(classes)} classes but n_clusters={self.n_clusters}: "
-                             f"use n_clusters={len(classes)}")
-        m = np.ones(n, dtype=bool) if mask is None else np.asarray(mask)
-        if m.dtype != bool or m.shape != (n,):
-            raise ValueError(f"mask must be a boolean vector with one entry per image ({n}), got {m.dtype} {m.shape}")
-        if not m.any(): raise ValueError("mask keeps no sample: the supervised term needs high-quality pseudo-labels")
-        empty = [int(c) for c in classes[np.setdiff1d(np.arange(len(classes)), np.unique(y[m]))]]
-        if empty:
-            warnings.warn(f"pseudo-label classes {empty} have no high-quality sample: their centers learn only "
-                          f"from the consistency and diversity terms")
-        for name in ("epochs", "batch_size", "n_ctx"):
-            if getattr(self, name) < 1: raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0: raise ValueError(f"lr must be > 0, got {self.lr}")
-        return classes, y.astype(np.int64), m
-
-    def _setup(self):
-        if self.model is None:
-            raise ValueError("SemanticCenters needs an open_clip model: its frozen text encoder turns the class tokens "
-                             "into centers. Use open_clip.create_model('ViT-B-32', pretrained='openai'), or "
-                             "laic_nb.clip.tiny_clip() (random weights) for tests")
-        tower = text_tower(self.model)
-        params = list(self.model.parameters())
-        if self.device is not None and params and params[0].device != torch.device(self.device):
-            self.model.to(self.device)
-        dev = params[0].device if params else torch.device(self.device or "cpu")
-        scale = self.logit_scale
-        if scale is None:
-            ls = getattr(self.model, "logit_scale", None)
-            scale = float(ls.detach().exp()) if ls is not None else 100.0
-        return tower, dev, float(scale)
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True  # the pseudo-labels
+        tags.non_deterministic = False
+        return tags
 
     def _seed(self) -> int:
         "The fit's int seed: `core.random_seed`, and a fresh one for None (torch generators need an int)."
@@ -247,209 +364,261 @@ class SemanticCenters:
         "`core.native_threads` limited to `num_threads`; None leaves the thread pools as they are."
         return native_threads(limit=self.num_threads) if self.num_threads else contextlib.nullcontext()
 
-# %% ../nbs/15_centers.ipynb #3288605c
-@patch
-def _init_tokens(self: SemanticCenters, prompts, x_init, y, m, dev):
-    "Warm start: pull each center toward the mean feature of its kept pseudo-label class."
-    k = self.n_clusters
-    targets = torch.zeros(k, x_init.shape[1], device=dev)
-    for c in range(k):
-        sel = (y == c) & m
-        if not sel.any(): sel = y == c
-        targets[c] = x_init[torch.from_numpy(np.flatnonzero(sel)).to(dev)].mean(0)
-    targets = F.normalize(targets, dim=1)
-    opt = torch.optim.Adam([prompts.ctx], lr=self.init_lr)
-    for _ in range(self.init_steps):
-        loss = (1 - (prompts() * targets).sum(1)).mean()
-        opt.zero_grad(); loss.backward(); opt.step()
-    self.init_loss_ = float(loss.detach()) if self.init_steps else None
-
-@patch
-def _train(self: SemanticCenters, n, batches, x_init, y, m, eval_labels, gen, dev, tower, scale):
-    prompts = ClassTokenPrompts(tower, self.tokenizer or clip_tokenizer(), self.n_clusters, self.n_ctx, self.prefix,
-                                self.suffix, init=self.init, generator=gen).to(dev)
-    if self.init == "prototype" and self.init_steps > 0: self._init_tokens(prompts, x_init, y, m, dev)
-    with torch.no_grad(): self.initial_centers_ = prompts().cpu().numpy()
-    opt = torch.optim.SGD([prompts.ctx], lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-    yt, mt = torch.from_numpy(y).to(dev), torch.from_numpy(m).to(dev)
-    self.history_ = []
-    bar = tqdm(range(self.epochs), desc="semantic centers", disable=not self.progress, leave=False)
-    for epoch in bar:
-        lr = 0.5 * self.lr * (1 + math.cos(math.pi * epoch / self.epochs))  # cosine annealing, per epoch
-        for g in opt.param_groups: g["lr"] = lr
-        sums, steps = np.zeros(4), 0
-        pred = np.full(n, -1)
-        for idx, xw, xs in batches(epoch):
-            t = prompts()
-            pw, ps = torch.softmax(scale * xw @ t.T, 1), torch.softmax(scale * xs @ t.T, 1)
-            kept, yb = mt[idx], yt[idx]
-            zero = t.new_zeros(())
-            sup = gce_loss(ps[kept], yb[kept], self.q) if kept.any() else zero
-            con = consistency_loss(pw[~kept].detach(), ps[~kept]) if (~kept).any() else zero
-            ent = mean_entropy(pw)
-            loss = sup + self.alpha * con - self.beta * ent
-            opt.zero_grad(); loss.backward(); opt.step()
-            sums += [loss.item(), sup.item(), con.item(), ent.item()]; steps += 1
-            pred[idx.cpu().numpy()] = pw.argmax(1).cpu().numpy()
-        rec = dict(epoch=epoch + 1, lr=lr, **dict(zip(("loss", "sup", "con", "ent"), sums / steps)),
-                   agree_kept=float((pred[m] == y[m]).mean()))
-        if eval_labels is not None: rec["acc"] = cluster_acc(eval_labels, pred)
-        self.history_.append(rec)
-        bar.set_postfix(loss=f"{rec['loss']:.4f}", agree=f"{rec['agree_kept']:.3f}")
-    self.prompts_ = prompts
-    with torch.no_grad(): self.centers_ = prompts().cpu().numpy()
-    self.ctx_ = prompts.ctx.detach().cpu().numpy()
-    self.logit_scale_ = scale
-
-# %% ../nbs/15_centers.ipynb #b30363a4
-@patch
-def fit(self: SemanticCenters,
-        image_features,  # (N, d) image features (normalised here)
-        pseudo_labels,  # (N,) integer pseudo-labels
-        mask=None,  # (N,) bool, the high-quality set (None: all)
-        eval_labels=None,  # true labels, for monitoring only
-       ):
-    "Feature mode (CPU approximation: Gaussian feature noise as the strong view): learn the centers from cached features."
-    x = l2_normalize(check_features(image_features, "image_features"))
-    self.classes_, y, m = self._check_labels(pseudo_labels, mask, len(x))
-    tower, dev, scale = self._setup()
-    if tower.text_projection is not None:
-        d_out = (tower.text_projection.out_features if isinstance(tower.text_projection, nn.Linear)
-                 else tower.text_projection.shape[1])
-        if d_out != x.shape[1]:
-            raise ValueError(f"image features have dim {x.shape[1]} but the text encoder outputs {d_out}: "
-                             f"use features from the same CLIP model")
-    xt = torch.from_numpy(x).to(dev)
-    gen = torch.Generator().manual_seed(self._seed())
-    n, bs = len(x), self.batch_size
-
-    def batches(epoch):
-        perm = torch.randperm(n, generator=gen).to(dev)
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            xw, xs = feature_views(xt[idx], self.feature_noise, gen)
-            yield idx, xw, xs
-
-    with _Frozen(self.model), self._threads():
-        self._train(n, batches, xt, y, m, eval_labels, gen, dev, tower, scale)
-    self.labels_ = self.predict(x)
-    return self
-
-# %% ../nbs/15_centers.ipynb #c581ddd7
-@patch
-@torch.no_grad()
-def encode_images(self: SemanticCenters,
-                  images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
-                  preprocess,  # PIL image -> tensor (e.g. the eval view of `clip_views`)
-                  batch_size: int = 256,  # images per forward pass
-                  num_workers: int = 0,  # image decoding processes
-                 ) -> np.ndarray:  # (N, d) unit rows
-    "Unit-norm image features (N x d) of `images` through the frozen image encoder."
-    _, dev, _ = self._setup()
-    loader = torch.utils.data.DataLoader(_ImageViews(images, [preprocess]), batch_size=batch_size,
-                                         num_workers=num_workers)
-    with _Frozen(self.model), self._threads():
-        out = [F.normalize(self.model.encode_image(v.to(dev)).float(), dim=1).cpu() for _, v in loader]
-    return torch.cat(out).numpy()
-
-@patch
-def fit_images(self: SemanticCenters,
-               images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
-               pseudo_labels,  # (N,) integer pseudo-labels
-               mask=None,  # (N,) bool, the high-quality set (None: all)
-               preprocess_weak=None,  # weak-view transform (see `clip_views`)
-               preprocess_strong=None,  # strong-view transform
-               preprocess_eval=None,  # eval-view transform (default: the weak one)
-               eval_labels=None,  # true labels, for monitoring only
-               num_workers: int = 0,  # image decoding processes
-               encode_batch_size: int = 256,  # batch of the eval-view encoding
-               image_features=None,  # (N, d) eval-view features already computed (e.g. the cache): skips encoding them
-              ):
-    "Learn the centers from images, encoding augmented views with the frozen image encoder."
-    if preprocess_weak is None or preprocess_strong is None:
-        raise ValueError("fit_images needs preprocess_weak and preprocess_strong (see clip_views)")
-    n = len(images)
-    self.classes_, y, m = self._check_labels(pseudo_labels, mask, n)
-    tower, dev, scale = self._setup()
-    preprocess_eval = preprocess_eval or preprocess_weak
-    weak_is_eval = preprocess_weak is preprocess_eval  # a deterministic weak view (TAC's): encode it once
-    seed = self._seed()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if image_features is None:
-            x0 = self.encode_images(images, preprocess_eval, encode_batch_size, num_workers)
-        else:
-            x0 = l2_normalize(check_features(image_features, "image_features"))
-            if len(x0) != n: raise ValueError(f"image_features has {len(x0)} rows for {n} images")
-        self.image_features_ = x0
-        x0t = torch.from_numpy(x0).to(dev)
-        gen = torch.Generator().manual_seed(seed)
-        views = [preprocess_strong] if weak_is_eval else [preprocess_weak, preprocess_strong]
-        loader = torch.utils.data.DataLoader(_ImageViews(images, views), batch_size=self.batch_size, shuffle=True,
-                                             num_workers=num_workers, generator=torch.Generator().manual_seed(seed))
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self,
+            X,  # (N, d) image features (normalised here)
+            y,  # (N,) pseudo-labels (any ids)
+            mask=None,  # (N,) bool, the high-quality set (None: all)
+            eval_labels=None,  # true labels, for monitoring only
+           ) -> SemanticCenters:
+        "Feature mode (CPU approximation: Gaussian feature noise as the strong view): learn the centers from cached features."
+        x = l2_normalize(validate_images(self, X))
+        self.classes_, y, m = _check_pseudo_labels(y, mask, len(x))
+        tower, dev, scale = _text_setup(self.model, self.device, self.logit_scale)
+        if tower.text_projection is not None:
+            d_out = (tower.text_projection.out_features if isinstance(tower.text_projection, nn.Linear)
+                     else tower.text_projection.shape[1])
+            if d_out != x.shape[1]:
+                raise ValueError(f"image features have dim {x.shape[1]} but the text encoder outputs {d_out}: "
+                                 f"use features from the same CLIP model")
+        xt = torch.from_numpy(x).to(dev)
+        gen = torch.Generator().manual_seed(self._seed())
+        n, bs = len(x), self.batch_size
 
         def batches(epoch):
-            for idx, *v in loader:
-                with torch.no_grad():
-                    f = F.normalize(self.model.encode_image(torch.cat(v).to(dev)).float(), dim=1)
-                idx = idx.to(dev)
-                if weak_is_eval: yield idx, x0t[idx], f
-                else: yield idx, f[:len(idx)], f[len(idx):]
+            perm = torch.randperm(n, generator=gen).to(dev)
+            for i in range(0, n, bs):
+                idx = perm[i:i + bs]
+                xw, xs = feature_views(xt[idx], self.feature_noise, gen)
+                yield idx, xw, xs
 
         with _Frozen(self.model), self._threads():
-            self._train(n, batches, x0t, y, m, eval_labels, gen, dev, tower, scale)
-    self.labels_ = self.predict(x0)
-    return self
+            _train_centers(self, n, batches, xt, y, m, eval_labels, gen, dev, tower, scale)
+        self.labels_ = self._nearest(x)
+        return self
 
-# %% ../nbs/15_centers.ipynb #89501ad5
-@patch
-def _check_fitted(self: SemanticCenters):
-    if not hasattr(self, "centers_"): raise ValueError("this SemanticCenters is not fitted yet: call fit first")
+    def encode_images(self,
+                      images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
+                      preprocess,  # PIL image -> tensor (e.g. the eval view of `clip_views`)
+                      batch_size: int = 256,  # images per forward pass
+                      num_workers: int = 0,  # image decoding processes
+                     ) -> np.ndarray:  # (N, d) unit rows
+        "Unit-norm image features (N x d) of `images` through the frozen image encoder: the features chapter's loop."
+        _, dev, _ = _text_setup(self.model, self.device, self.logit_scale)
+        clip = ClipModel(self.model, preprocess, self.tokenizer, "semantic-centers", "given", str(dev))
+        with _Frozen(self.model), self._threads():
+            x, _, errors = encode_images(clip, images, batch_size, num_workers, progress=False, return_errors=True, warn=False)
+        if errors:
+            raise ValueError(f"image mode reads every training image: {skipped_message([(item_path(images, i), e) for i, e in sorted(errors.items())])}; "
+                             f"remove them from the training images")
+        return x
 
-@patch
-def predict_proba(self: SemanticCenters,
-                  image_features,  # (N, d) image features
-                 ) -> np.ndarray:  # (N, K), columns in the order of `classes_`
-    "p(c|x) = softmax_c(logit_scale * cos(x, t_c)), columns in the order of `classes_`."
-    self._check_fitted()
-    x = l2_normalize(check_features(image_features, "image_features"))
-    z = self.logit_scale_ * x @ self.centers_.T
-    z = np.exp(z - z.max(1, keepdims=True))
-    return z / z.sum(1, keepdims=True)
+    def fit_images(self,
+                   images,  # PIL images, paths, or a dataset of PIL images (or (PIL, label) pairs)
+                   y,  # (N,) pseudo-labels (any ids)
+                   mask=None,  # (N,) bool, the high-quality set (None: all)
+                   preprocess_weak=None,  # weak-view transform (see `clip_views`)
+                   preprocess_strong=None,  # strong-view transform
+                   preprocess_eval=None,  # eval-view transform (default: the weak one)
+                   eval_labels=None,  # true labels, for monitoring only
+                   num_workers: int = 0,  # image decoding processes
+                   encode_batch_size: int = 256,  # batch of the eval-view encoding
+                   image_features=None,  # (N, d) eval-view features already computed (e.g. the cache): skips encoding them
+                  ) -> SemanticCenters:
+        "Learn the centers from images, encoding augmented views with the frozen image encoder."
+        self._validate_params()
+        if preprocess_weak is None or preprocess_strong is None:
+            raise ValueError("fit_images needs preprocess_weak and preprocess_strong (see clip_views)")
+        n = len(images)
+        self.classes_, y, m = _check_pseudo_labels(y, mask, n)
+        tower, dev, scale = _text_setup(self.model, self.device, self.logit_scale)
+        preprocess_eval = preprocess_eval or preprocess_weak
+        weak_is_eval = preprocess_weak is preprocess_eval  # a deterministic weak view (TAC's): encode it once
+        seed = self._seed()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if image_features is None: x0 = self.encode_images(images, preprocess_eval, encode_batch_size, num_workers)
+            else:
+                x0 = l2_normalize(check_features(image_features, "image_features"))
+                if len(x0) != n: raise ValueError(f"image_features has {len(x0)} rows for {n} images")
+            self.image_features_, self.n_features_in_ = x0, x0.shape[1]
+            x0t = torch.from_numpy(x0).to(dev)
+            gen = torch.Generator().manual_seed(seed)
+            views = [preprocess_strong] if weak_is_eval else [preprocess_weak, preprocess_strong]
+            loader = torch.utils.data.DataLoader(_ImageViews(images, views), batch_size=self.batch_size, shuffle=True,
+                                                 num_workers=num_workers, generator=torch.Generator().manual_seed(seed))
 
-@patch
-def predict(self: SemanticCenters,
-            image_features,  # (N, d) image features
-           ) -> np.ndarray:  # (N,) pseudo-label ids
-    "The pseudo-label id of each image's nearest center (Eq. 14)."
-    self._check_fitted()
-    x = l2_normalize(check_features(image_features, "image_features"))
-    if x.shape[1] != self.centers_.shape[1]:
-        raise ValueError(f"image features have dim {x.shape[1]}, the centers {self.centers_.shape[1]}")
-    return self.classes_[(x @ self.centers_.T).argmax(1)]
+            def batches(epoch):
+                for idx, *v in loader:
+                    with torch.no_grad():
+                        f = F.normalize(self.model.encode_image(torch.cat(v).to(dev)).float(), dim=1)
+                    idx = idx.to(dev)
+                    if weak_is_eval: yield idx, x0t[idx], f
+                    else: yield idx, f[:len(idx)], f[len(idx):]
 
-@patch
-def fit_predict(self: SemanticCenters,
-                image_features,  # (N, d) image features
-                pseudo_labels,  # (N,) integer pseudo-labels
-                mask=None,  # (N,) bool, the high-quality set (None: all)
-                **kwargs,  # more arguments of `fit` (eval_labels)
-               ) -> np.ndarray:  # `labels_`
-    "Fit on features and return `labels_`."
-    return self.fit(image_features, pseudo_labels, mask, **kwargs).labels_
+            with _Frozen(self.model), self._threads():
+                _train_centers(self, n, batches, x0t, y, m, eval_labels, gen, dev, tower, scale)
+        self.labels_ = self._nearest(x0)
+        return self
 
-@patch
-def describe_centers(self: SemanticCenters,
-                     nouns,  # candidate nouns
-                     noun_features,  # (M, d) their text features
-                     k: int = 3,  # nouns per center
-                    ) -> list[list[str]]:  # per center, its k nearest nouns
-    "The `k` nouns whose text features are most similar to each learned center (the paper's Table 3)."
-    self._check_fitted()
-    t = l2_normalize(check_features(noun_features, "noun_features"))
-    if len(nouns) != len(t): raise ValueError(f"{len(nouns)} nouns but {len(t)} noun feature rows")
-    if t.shape[1] != self.centers_.shape[1]:
-        raise ValueError(f"noun features have dim {t.shape[1]}, the centers {self.centers_.shape[1]}")
-    k = min(k, len(t))
-    top = np.argsort(-(self.centers_ @ t.T), axis=1, kind="stable")[:, :k]
-    return [[nouns[j] for j in row] for row in top]
+    def _nearest(self, x):
+        "Trusted unit rows -> the pseudo-label id of each row's nearest center (Eq. 14)."
+        return self.classes_[(x @ self.centers_.T).argmax(1)]
+
+    def predict_proba(self,
+                      X,  # (N, d) image features
+                     ) -> np.ndarray:  # (N, K), columns in the order of `classes_`
+        "p(c|x) = softmax_c(logit_scale * cos(x, t_c)), columns in the order of `classes_`."
+        check_is_fitted(self)
+        z = self.logit_scale_ * l2_normalize(validate_images(self, X, reset=False)) @ self.centers_.T
+        z = np.exp(z - z.max(1, keepdims=True))
+        return z / z.sum(1, keepdims=True)
+
+    def predict(self,
+                X,  # (N, d) image features
+               ) -> np.ndarray:  # (N,) pseudo-label ids
+        "The pseudo-label id of each image's nearest center (Eq. 14)."
+        check_is_fitted(self)
+        return self._nearest(l2_normalize(validate_images(self, X, reset=False)))
+
+    def fit_predict(self,
+                    X,  # (N, d) image features
+                    y,  # (N,) pseudo-labels
+                    mask=None,  # (N,) bool, the high-quality set (None: all)
+                    **kwargs,  # more arguments of `fit` (eval_labels)
+                   ) -> np.ndarray:  # `labels_`
+        "Fit on features and return `labels_`."
+        return self.fit(X, y, mask, **kwargs).labels_
+
+    def describe_centers(self,
+                         nouns,  # candidate nouns
+                         noun_features,  # (M, d) their text features
+                         k: int = 3,  # nouns per center
+                        ) -> list[list[str]]:  # per center, its k nearest distinct nouns
+        "The `k` nouns whose text features are most similar to each learned center (the paper's Table 3)."
+        check_is_fitted(self)
+        return nearest_nouns(self.centers_, noun_features, nouns, k)
+
+# %% ../nbs/15_centers.ipynb #52a1f719
+CENTERS_MODES = {"features": "feature mode (CPU approximation: Gaussian feature noise as the strong view)",
+                 "images": "image mode (TAC's weak view, RandAugment strong view)"}  # how the centers are trained
+
+# %% ../nbs/15_centers.ipynb #7bd642c0
+def _preprocess_geometry(clip):
+    "(image size, mean, std, whether CLIP's preprocessing is a plain resize + center crop to that size)."
+    size = mean = std = None; plain = False
+    for tr in getattr(clip.preprocess, "transforms", []):
+        name = type(tr).__name__
+        if name == "CenterCrop": size = int(tr.size[0] if isinstance(tr.size, (tuple, list)) else tr.size)
+        if name == "Normalize": mean, std = tuple(tr.mean), tuple(tr.std)
+        if name == "Resize": plain = plain or isinstance(tr.size, int) or len(tr.size) == 1
+    if size is None:
+        s = getattr(clip.model.visual, "image_size", 224); size = int(s[0] if isinstance(s, (tuple, list)) else s)
+    return size, mean, std, plain
+
+# %% ../nbs/15_centers.ipynb #b891850c
+def paper2_views(
+    clip, # the ClipModel whose preprocessing sets size and normalisation
+    dataset: str | None = None, # dataset name (TAC resizes ImageNet images to 256/224 first)
+) -> tuple: # (weak, strong, eval, cached): the three transforms, and whether cached features are the eval view
+    "TAC's weak view, RandAugment strong view, eval view for `clip`; and whether cached features are that eval view."
+    size, mean, std, plain = _preprocess_geometry(clip)
+    imagenet = dataset_key(dataset).startswith("imagenet")  # TAC's 256/224 resize for the family
+    weak, strong, evalv = clip_views(size, mean, std, resize=int(round(size * 256 / 224)) if imagenet else size)
+    return weak, strong, evalv, plain and not imagenet
+
+# %% ../nbs/15_centers.ipynb #0fdc7bbd
+_RK, _SC = signature_defaults(RelationalKMeans), signature_defaults(SemanticCenters)  # the parts' defaults, read once
+
+class RelationalCenters(ClusterMixin, BaseEstimator):
+    "The second paper's method: relational k-means pseudo-labels, the neighbour-consistency filter, learned semantic centers."
+    _parameter_constraints: dict = {
+        **RelationalKMeans._parameter_constraints,
+        "consistency_k": [Interval(Integral, 1, None, closed="left"), None],
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+        **{q: v for q, v in SemanticCenters._parameter_constraints.items() if q not in ("n_clusters", "progress")},
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self,
+                 n_clusters=_RK["n_clusters"],  # K
+                 *,
+                 text_features=None,  # (M, d) noun features: the whole vocabulary, or the candidates with filter_nouns=False
+                 model=None,  # an open_clip model (frozen; its text tower turns the class tokens into centers)
+                 tokenizer=None,  # its tokenizer (default: CLIP's BPE tokenizer)
+                 lam=_RK["lam"],  # lambda, the ridge penalty of the relational matrix
+                 per_center=_RK["per_center"],  # gamma, candidate nouns per fine-grained center
+                 n_centers=_RK["n_centers"],  # k_f; None: `paper2_n_centers` of the images fitted
+                 filter_nouns=_RK["filter_nouns"],  # select the candidate nouns; False: use every given noun
+                 n_init=_RK["n_init"],  # k-means restarts on C
+                 consistency_k=None,  # k-hat of the filter; None: `default_consistency_k` from K (capped at N - 1)
+                 threshold=signature_defaults(consistent_pseudo_labels)["threshold"],  # theta, the share of neighbours that must agree
+                 n_ctx=_SC["n_ctx"],  # L, learnable tokens per class
+                 prefix=_SC["prefix"],  # fixed words before the class tokens
+                 suffix=_SC["suffix"],  # fixed text after them
+                 init=_SC["init"],  # "random" (the paper's), "prototype" (warm start), or word(s)
+                 init_steps=_SC["init_steps"],  # Adam steps of the prototype warm start
+                 init_lr=_SC["init_lr"],  # their learning rate
+                 epochs=_SC["epochs"],  # passes over the images
+                 batch_size=_SC["batch_size"],  # images per step
+                 lr=_SC["lr"],  # initial SGD learning rate, cosine-annealed
+                 momentum=_SC["momentum"],  # SGD momentum
+                 weight_decay=_SC["weight_decay"],  # SGD weight decay
+                 q=_SC["q"],  # GCE exponent
+                 alpha=_SC["alpha"],  # weight of the consistency term
+                 beta=_SC["beta"],  # weight of the diversity term
+                 feature_noise=_SC["feature_noise"],  # feature mode: expected norm of the strong view's noise
+                 logit_scale=_SC["logit_scale"],  # 1/tau; None: the model's learned value
+                 random_state=0,  # seed of both k-means, the filter's ties and the centers (see `core.check_random_state`)
+                 device=None,  # where the centers train (default: the model's device)
+                 num_threads=_SC["num_threads"],  # CPU threads while the centers train; None: as they are
+                 verbose=False,  # a progress bar over the centers' epochs
+                ):
+        self.n_clusters, self.text_features, self.model, self.tokenizer = n_clusters, text_features, model, tokenizer
+        self.lam, self.per_center, self.n_centers, self.filter_nouns = lam, per_center, n_centers, filter_nouns
+        self.n_init, self.consistency_k, self.threshold, self.n_ctx = n_init, consistency_k, threshold, n_ctx
+        self.prefix, self.suffix, self.init, self.init_steps, self.init_lr = prefix, suffix, init, init_steps, init_lr
+        self.epochs, self.batch_size, self.lr, self.momentum = epochs, batch_size, lr, momentum
+        self.weight_decay, self.q, self.alpha, self.beta = weight_decay, q, alpha, beta
+        self.feature_noise, self.logit_scale, self.random_state = feature_noise, logit_scale, random_state
+        self.device, self.num_threads, self.verbose = device, num_threads, verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self,
+            X,  # (N, d) image features to fit on (the training split)
+            y=None,  # ignored (scikit-learn's signature)
+            images=None,  # image mode: the N training images, row for row with X (paths, PIL images or a dataset)
+            views=None,  # image mode: (weak, strong, eval, cached) transforms, e.g. `paper2_views(clip, dataset)`
+            num_workers: int = 0,  # image mode: decoding processes
+           ) -> RelationalCenters:
+        "Pseudo-labels (relational k-means on C), the consistency filter, then the semantic centers; `labels_` of X."
+        x, t = validate_images_and_text(self, X, self.text_features, needs="text features (the noun embeddings)")
+        n = len(x)
+        check_n_clusters(self.n_clusters, n)
+        if images is not None and (views is None or len(images) != n):
+            raise ValueError(f"image mode needs views= (weak, strong, eval, cached), e.g. paper2_views(clip), and one "
+                             f"image per row of X ({n}); got {'no views' if views is None else f'{len(images)} images'}")
+        rel = RelationalKMeans(self.n_clusters, **{q: getattr(self, q) for q in _RK if q not in ("n_clusters", "text_features")},
+                               text_features=t).fit(x)
+        self.consistency_k_ = min(self.consistency_k or default_consistency_k(None, self.n_clusters, n), n - 1)
+        self.consistency_scores_, self.pseudo_label_mask_ = consistent_pseudo_labels(
+            rel.representations_, rel.labels_, k=self.consistency_k_, threshold=self.threshold)
+        sc = SemanticCenters(progress=self.verbose,
+                             **{q: getattr(self, q) for q in _SC if q not in ("n_clusters", "progress")})
+        if images is None: sc.fit(x, rel.labels_, self.pseudo_label_mask_)
+        else:
+            weak, strong, evalv, cached = views
+            sc.fit_images(images, rel.labels_, self.pseudo_label_mask_, weak, strong, preprocess_eval=evalv,
+                          image_features=x if cached else None, num_workers=num_workers)
+        self.relational_, self.pseudo_labels_, self.semantic_centers_ = rel, rel.labels_, sc
+        self.noun_indices_, self.n_centers_ = rel.noun_indices_, rel.n_centers_
+        self.centers_, self.classes_, self.labels_ = sc.centers_, sc.classes_, sc.labels_
+        self.mode_ = "features" if images is None else "images"
+        return self
+
+    def predict(self,
+                X,  # (n, d) new images (e.g. the test split)
+               ) -> np.ndarray:  # (n,) the nearest learned center of each
+        "The nearest learned center of each new image (the paper's Eq. 14)."
+        check_is_fitted(self)
+        return self.semantic_centers_.predict(validate_images(self, X, reset=False))

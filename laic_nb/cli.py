@@ -6,59 +6,79 @@
 from __future__ import annotations
 import argparse, contextlib, io, json, os, shlex, sys, time, tomllib, warnings
 from pathlib import Path
-import numpy as np
-from .core import ENGINES
-from .methods import METHODS, check_method
-from .pipeline import cluster_images, signature_defaults
+from .core import ENGINES, LaicInputError, check_n_clusters, signature_defaults
+from .methods import METHODS, check_method, check_params
+from .clip import WeightsUnavailableError, check_model_name, check_pretrained, load_clip
+from .cache import CacheMismatchError, atomic_write_bytes
+from .datasets import FASHION_MNIST_DIR, DatasetUnavailableError, canonical_dataset
+from .features import skipped_message
+from .pipeline import cluster_images
+from .benchmark import DEFAULT_BENCH_METHODS, benchmark_plan, run_benchmark, synthetic_benchmark
+from .report import (bench_report_entry, cluster_summary, features_summary, format_synthetic, read_bench_report,
+                            results_table, to_toml, versions, write_cluster_outputs)
+from sklearn.utils._param_validation import InvalidParameterError  # a hyper-parameter value the user set (--set params.tau=-1)
 
 # %% auto #0
-__all__ = ['MODEL_KEYS', 'RECORD_ONLY', 'CLUSTER_FLAGS', 'BENCH_FLAGS', 'BENCH_DEFAULTS', 'IMAGES_HELP', 'UsageError',
+__all__ = ['USER_ERRORS', 'MODEL_KEYS', 'RECORD_ONLY', 'CLUSTER_FLAGS', 'BENCH_FLAGS', 'BENCH_DEFAULTS', 'IMAGES_HELP',
            'read_config', 'apply_overrides', 'cluster_arguments', 'cluster_command', 'features_command', 'bench_config',
-           'bench_command', 'demo_command', 'methods_help', 'build_parser', 'main', 'run_cli']
+           'bench_command', 'demo_command', 'methods_help', 'build_parser', 'run_command', 'main', 'run_cli']
 
 # %% ../nbs/20_cli.ipynb #4ec4b278
-class UsageError(ValueError):
-    "A problem with the command line's input: reported in one line, exit code 2."
+USER_ERRORS = (LaicInputError, FileNotFoundError, NotADirectoryError, PermissionError, MemoryError, WeightsUnavailableError,
+               CacheMismatchError, DatasetUnavailableError, tomllib.TOMLDecodeError,
+               InvalidParameterError)  # printed in one line, exit code 2
 
+# %% ../nbs/20_cli.ipynb #f18a01b3
 class _Parser(argparse.ArgumentParser):
     "argparse, but errors are a single line (no usage dump) with exit code 2."
     def error(self, message):
         self.exit(2, f"laic: error: {message}\n")
 
+# %% ../nbs/20_cli.ipynb #87267993
 def _one_line(e: BaseException) -> str:
+    "The first line of an error's message, without a `laic: error:` prefix of its own."
     msg = str(e).strip().splitlines()
     return (msg[0] if msg else type(e).__name__).removeprefix("laic: error: ")
 
-def _expected_errors():
-    "Exception types that are the user's input, not a bug: printed in one line."
-    from laic_nb.clip import WeightsUnavailableError
-    from laic_nb.cache import CacheMismatchError
-    from laic_nb.datasets import DatasetUnavailableError
-    return (UsageError, ValueError, FileNotFoundError, NotADirectoryError, PermissionError, MemoryError,
-            WeightsUnavailableError, CacheMismatchError, DatasetUnavailableError, tomllib.TOMLDecodeError)
-
+# %% ../nbs/20_cli.ipynb #cd75d4d3
 def _log(msg, quiet=False):
+    "A progress note on stderr (none when `quiet`)."
     if not quiet: print(msg, file=sys.stderr, flush=True)
 
 # %% ../nbs/20_cli.ipynb #5fb79df3
 MODEL_KEYS = {"name": "model", "pretrained": "pretrained", "checkpoint": "checkpoint", "device": "device",
               "batch_size": "batch_size", "workers": "workers"}  # [model] table -> cluster_images arguments
+
+# %% ../nbs/20_cli.ipynb #ad8380ce
 RECORD_ONLY = ("command", "k_used")  # written into resolved files for the reader, ignored when read back
 
+# %% ../nbs/20_cli.ipynb #2fcd8047
 def read_config(
     path, # a TOML file
 ) -> dict:
     "The TOML file at `path` as a dict (one-line errors for a missing or malformed file)."
     p = Path(path).expanduser()
-    if not p.is_file(): raise UsageError(f"--config {p}: no such file")
+    if not p.is_file(): raise LaicInputError(f"--config {p}: no such file")
     try: return tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e: raise UsageError(f"--config {p} is not valid TOML: {e}")
+    except tomllib.TOMLDecodeError as e: raise LaicInputError(f"--config {p} is not valid TOML: {e}")
 
+# %% ../nbs/20_cli.ipynb #a4112165
 def _toml_literal(text: str):
     "A command-line value read as TOML (12 -> int, 0.05 -> float, true -> bool, [0, 1] -> list), else the string."
     try: return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError: return text
 
+# %% ../nbs/20_cli.ipynb #592a897c
+def _set_dotted(config: dict, key: str, value):
+    "config[a][b] = value for key 'a.b', creating tables as needed."
+    *tables, last = key.split(".")
+    node = config
+    for t in tables:
+        node = node.setdefault(t, {})
+        if not isinstance(node, dict): raise LaicInputError(f"--set {key}: {t} is a value, not a table")
+    node[last] = value
+
+# %% ../nbs/20_cli.ipynb #a73bb826
 def apply_overrides(
     config: dict, # the configuration to change (a copy is returned)
     overrides, # "a.b=value" strings
@@ -67,39 +87,33 @@ def apply_overrides(
     out = json.loads(json.dumps(config))
     for item in overrides or ():
         key, eq, value = str(item).partition("=")
-        if not eq or not key.strip(): raise UsageError(f"--set {item}: expected KEY=VALUE, e.g. --set params.tau=0.05")
+        if not eq or not key.strip(): raise LaicInputError(f"--set {item}: expected KEY=VALUE, e.g. --set params.tau=0.05")
         _set_dotted(out, key.strip(), _toml_literal(value.strip()))
     return out
 
-def _set_dotted(config: dict, key: str, value):
-    "config[a][b] = value for key 'a.b', creating tables as needed."
-    *tables, last = key.split(".")
-    node = config
-    for t in tables:
-        node = node.setdefault(t, {})
-        if not isinstance(node, dict): raise UsageError(f"--set {key}: {t} is a value, not a table")
-    node[last] = value
+# %% ../nbs/20_cli.ipynb #f0b3521c
+def _k(
+    k, # the --k text or a configuration's k: None, "auto", a digit string or an int
+): # K as an int where it is digits, else as given
+    "K from `--k` or a configuration, parsed: digit strings become ints; checking is `cluster_images`' door's (one K rule)."
+    return int(k) if isinstance(k, str) and k.strip().isdigit() else k
 
 # %% ../nbs/20_cli.ipynb #6d4414fa
 def cluster_arguments(
     config: dict, # a resolved or hand-written configuration (see above)
 ) -> dict: # keyword arguments of `cluster_images`
-    "`cluster_images` arguments from a `laic cluster` configuration; `UsageError` on unknown keys."
+    "`cluster_images` arguments from a `laic cluster` configuration; `LaicInputError` on unknown keys."
     valid = set(signature_defaults(cluster_images)) - {"clip", "log", "progress"}
     kw = {q: v for q, v in config.items() if q not in RECORD_ONLY and q != "model"}
     model = config.get("model", {})
-    if not isinstance(model, dict): raise UsageError(f"model must be a table ([model] name = ...), got {model!r}")
+    if not isinstance(model, dict): raise LaicInputError(f"model must be a table ([model] name = ...), got {model!r}")
     unknown = sorted(set(kw) - valid) + sorted(f"model.{q}" for q in set(model) - set(MODEL_KEYS))
-    if unknown: raise UsageError(f"unknown configuration key(s) {', '.join(unknown)}: valid keys are "
-                                 f"{', '.join(sorted(valid))} and model.{', model.'.join(MODEL_KEYS)}")
+    if unknown: raise LaicInputError(f"unknown configuration key(s) {', '.join(unknown)}: valid keys are "
+                                     f"{', '.join(sorted(valid))} and model.{', model.'.join(MODEL_KEYS)}")
     kw.update({MODEL_KEYS[q]: v for q, v in model.items()})
     if str(kw.get("pretrained", "")).lower() == "none": kw["pretrained"] = None
     if kw.get("k") is not None: kw["k"] = _k(kw["k"])
     return kw
-
-def _k(k):
-    from laic_nb.pipeline import check_k
-    return check_k(k, 10**12)  # the upper bound is checked once the images are counted
 
 # %% ../nbs/20_cli.ipynb #a6473ace
 CLUSTER_FLAGS = {"images": "images", "k": "k", "method": "method", "limit": "limit", "nouns": "nouns", "seed": "seed",
@@ -108,6 +122,7 @@ CLUSTER_FLAGS = {"images": "images", "k": "k", "method": "method", "limit": "lim
                  "device": "model.device", "batch_size": "model.batch_size", "workers": "model.workers",
                  "engine": "engine", "actors": "actors"}
 
+# %% ../nbs/20_cli.ipynb #f28e0243
 def _config_from(args, flags: dict) -> dict:
     "The configuration of a command: --config file, then the flags given, then --set."
     config = read_config(args.config) if getattr(args, "config", None) else {}
@@ -120,22 +135,22 @@ def _config_from(args, flags: dict) -> dict:
     for q, v in given.items(): _set_dotted(config, q, v)
     return apply_overrides(config, getattr(args, "set", None))
 
+# %% ../nbs/20_cli.ipynb #01928f32
 def _check_backbone(kw: dict):
     "An unknown model, or a weights tag its model does not have, fails here: before any image is read."
-    from laic_nb.clip import check_model_name, check_pretrained
     d = signature_defaults(cluster_images)
     model = check_model_name(kw.get("model", d["model"]))
     if kw.get("checkpoint") is None: check_pretrained(model, kw.get("pretrained", d["pretrained"]))
 
+# %% ../nbs/20_cli.ipynb #14d7215a
 def _command(args) -> str: return "laic " + " ".join(shlex.quote(str(a)) for a in (getattr(args, "argv", None) or []))
 
+# %% ../nbs/20_cli.ipynb #db4fc01f
 def cluster_command(args) -> dict:
     "Run `laic cluster`; return the report (also written to OUT/report.json)."
-    from laic_nb.report import write_cluster_outputs, cluster_summary
-    from laic_nb.features import skipped_message
     config = _config_from(args, CLUSTER_FLAGS)
     config.setdefault("method", signature_defaults(cluster_images)["method"])
-    if "images" not in config: raise UsageError("no images: give a folder (laic cluster DIR) or images = ... in --config")
+    if "images" not in config: raise LaicInputError("no images: give a folder (laic cluster DIR) or images = ... in --config")
     if config.get("method") is not None: check_method(config["method"])
     kw = cluster_arguments(config)
     _check_backbone(kw)
@@ -149,8 +164,6 @@ def cluster_command(args) -> dict:
 # %% ../nbs/20_cli.ipynb #57e26774
 def features_command(args) -> dict:
     "Run `laic features`: fill the cache; return a summary."
-    from laic_nb.report import features_summary
-    from laic_nb.features import skipped_message
     config = _config_from(args, CLUSTER_FLAGS)
     config.pop("method", None)
     kw = cluster_arguments(config)
@@ -168,12 +181,14 @@ BENCH_FLAGS = {"dataset": "datasets", "methods": "methods", "seeds": "seeds", "n
                "download": "download", "limit": "limit", "out": "out", "centers_mode": "centers_mode",
                "model": "model.name", "pretrained": "model.pretrained", "checkpoint": "model.checkpoint",
                "device": "model.device", "workers": "model.workers"}
-BENCH_DEFAULTS = dict(datasets=["cifar10"], seeds=[0, 1, 2], centers_mode="auto", download=False)
 
+# %% ../nbs/20_cli.ipynb #cd023d3d
+BENCH_DEFAULTS = {"datasets": ["cifar10"],  # laic bench's own default; the rest are run_benchmark's
+                  **{q: signature_defaults(run_benchmark)[q] for q in ("seeds", "centers_mode", "download")}}
+
+# %% ../nbs/20_cli.ipynb #5f89a470
 def bench_config(args) -> dict:
     "The resolved configuration of `laic bench`: defaults, --config, flags, --set; methods and params checked."
-    from laic_nb.pipeline import run_benchmark, DEFAULT_BENCH_METHODS
-    from laic_nb.methods import check_params
     config = {**BENCH_DEFAULTS, "methods": list(DEFAULT_BENCH_METHODS), **_config_from(args, BENCH_FLAGS)}
     rb = signature_defaults(run_benchmark)
     model = {"name": rb["model"], "pretrained": rb["pretrained"], **config.get("model", {})}
@@ -182,17 +197,15 @@ def bench_config(args) -> dict:
     config["params"] = {check_method(m): check_params(m, p) for m, p in config.get("params", {}).items()}
     valid = set(BENCH_FLAGS.values()) | {"params", "model", "cache"} | set(RECORD_ONLY)
     unknown = sorted(q for q in config if q not in valid)
-    if unknown: raise UsageError(f"unknown configuration key(s) {', '.join(unknown)} for laic bench: valid keys are "
-                                 f"{', '.join(sorted(valid - set(RECORD_ONLY)))}")
+    if unknown: raise LaicInputError(f"unknown configuration key(s) {', '.join(unknown)} for laic bench: valid keys are "
+                                     f"{', '.join(sorted(valid - set(RECORD_ONLY)))}")
     if config["centers_mode"] not in ("auto", "images", "features"):
-        raise UsageError(f"centers_mode must be auto, images or features, got {config['centers_mode']!r}")
+        raise LaicInputError(f"centers_mode must be auto, images or features, got {config['centers_mode']!r}")
     return config
 
+# %% ../nbs/20_cli.ipynb #3883d3b4
 def bench_command(args) -> str:
-    from laic_nb.pipeline import benchmark_plan, run_benchmark
-    from laic_nb.report import results_table, read_bench_report, bench_report_entry, versions, to_toml
-    from laic_nb.cache import atomic_write_bytes
-    from laic_nb.datasets import canonical_dataset
+    "Run `laic bench`: the plan with --dry-run, else every dataset's table, report.json and config.toml; return the tables."
     config = bench_config(args)
     model = config["model"]
     nouns = None if config.get("nouns") in (None, "all") else config["nouns"]
@@ -204,9 +217,7 @@ def bench_command(args) -> str:
                               model.get("checkpoint"), nouns, config.get("root"), centers_mode=config["centers_mode"])
         print(text); return text
     outs = {ds: Path(config.get("out") or f"bench/{ds}.md").expanduser() for ds in config["datasets"]}
-    for out in set(outs.values()):  # fail now, not after the run
-        try: read_bench_report(out.parent / "report.json")
-        except ValueError as e: raise UsageError(str(e))
+    for out in set(outs.values()): read_bench_report(out.parent / "report.json")  # fail now, not after the run
     tables, written = [], {}
     for ds in config["datasets"]:
         raw = run_benchmark(ds, config["methods"], config["seeds"], model=model["name"], pretrained=pretrained,
@@ -231,10 +242,7 @@ def bench_command(args) -> str:
 
 # %% ../nbs/20_cli.ipynb #d64eb9a8
 def demo_command(args) -> dict:
-    from laic_nb.datasets import FASHION_MNIST_DIR
-    from laic_nb.clip import load_clip, WeightsUnavailableError
-    from laic_nb.pipeline import synthetic_benchmark
-    from laic_nb.report import format_synthetic, write_cluster_outputs, cluster_summary
+    "Run `laic demo`: real images (random weights when no trained ones can be had), then every method on synthetic features."
     t0 = time.perf_counter()
     out = Path(args.out).expanduser()
     result = {}
@@ -280,41 +288,64 @@ def methods_help() -> str:
         else: lines.append("      the relational parameters, consistency_k, threshold, and SemanticCenters' (epochs, lr, ...)")
     return "\n".join(lines)
 
+# %% ../nbs/20_cli.ipynb #d5b06a22
 IMAGES_HELP = ("a folder of images, WebDataset shards (a .tar, a folder of them, or a pattern such as "
                "'shards/part-{000000..000099}.tar'), or a dataset name such as cifar10:test")
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="laic", description="Language-assisted image clustering with CLIP (laic_nb).")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+# %% ../nbs/20_cli.ipynb #a9995219
+def _method_arg(
+    text: str, # what follows --method / --methods
+) -> str: # the canonical method name
+    "An argparse type: the canonical method name, or one error line listing them."
+    try: return check_method(text)
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e))
+
+# %% ../nbs/20_cli.ipynb #c0760c4d
+def _model_args(
+    s: argparse.ArgumentParser, # a sub-command's parser
+    batch: bool = True, # offer --batch-size
+):
+    "The backbone's flags: --model, --pretrained, --checkpoint, --device, --batch-size, --workers, --cache, --quiet."
     cd = signature_defaults(cluster_images)
+    s.add_argument("--model", default=None, help=f"open_clip architecture (default {cd['model']})")
+    s.add_argument("--pretrained", default=None, help=f"open_clip pretrained tag, or 'none' for random weights (default {cd['pretrained']})")
+    s.add_argument("--checkpoint", default=None, help="local weights file (keep --pretrained TAG to say which)")
+    s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    if batch: s.add_argument("--batch-size", type=int, default=None, help=f"images per forward pass (default {cd['batch_size']})")
+    s.add_argument("--workers", type=int, default=None, help="image decoding processes (default: 0 on CPU, up to 8 with a GPU)")
+    s.add_argument("--cache", default=None, help="feature cache folder (default $LAIC_CACHE or ~/.cache/laic_nb)")
+    s.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
-    def model_args(s, batch=True):
-        s.add_argument("--model", default=None, help=f"open_clip architecture (default {cd['model']})")
-        s.add_argument("--pretrained", default=None, help=f"open_clip pretrained tag, or 'none' for random weights (default {cd['pretrained']})")
-        s.add_argument("--checkpoint", default=None, help="local weights file (keep --pretrained TAG to say which)")
-        s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-        if batch: s.add_argument("--batch-size", type=int, default=None, help=f"images per forward pass (default {cd['batch_size']})")
-        s.add_argument("--workers", type=int, default=None, help="image decoding processes (default: 0 on CPU, up to 8 with a GPU)")
-        s.add_argument("--cache", default=None, help="feature cache folder (default $LAIC_CACHE or ~/.cache/laic_nb)")
-        s.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+# %% ../nbs/20_cli.ipynb #5cf1074e
+def _engine_args(
+    s: argparse.ArgumentParser, # a sub-command's parser
+):
+    "The engine's flags: --engine and --actors."
+    s.add_argument("--engine", default=None, choices=ENGINES, help="local: this process (default); ray: images on Ray Data "
+                   "CLIP actors and the NTK graph as Ray tasks, on the cluster of $RAY_ADDRESS or a local one")
+    s.add_argument("--actors", type=int, default=None, help="Ray: CLIP actors (default: one per GPU, else one per CPU)")
 
-    def engine_args(s):
-        s.add_argument("--engine", default=None, choices=ENGINES, help="local: this process (default); ray: images on Ray Data "
-                       "CLIP actors and the NTK graph as Ray tasks, on the cluster of $RAY_ADDRESS or a local one")
-        s.add_argument("--actors", type=int, default=None, help="Ray: CLIP actors (default: one per GPU, else one per CPU)")
+# %% ../nbs/20_cli.ipynb #1adb431f
+def _config_args(
+    s: argparse.ArgumentParser, # a sub-command's parser
+):
+    "The run file's flags: --config and repeatable --set KEY=VALUE."
+    s.add_argument("--config", default=None, help="a TOML run file (e.g. the config.toml an earlier run wrote)")
+    s.add_argument("--set", action="append", default=None, metavar="KEY=VALUE",
+                   help="dotted override of the configuration, repeatable: --set params.tau=0.05 --set k=12")
 
-    def config_args(s):
-        s.add_argument("--config", default=None, help="a TOML run file (e.g. the config.toml an earlier run wrote)")
-        s.add_argument("--set", action="append", default=None, metavar="KEY=VALUE",
-                       help="dotted override of the configuration, repeatable: --set params.tau=0.05 --set k=12")
-
-    names = list(METHODS) + [a for m in METHODS.values() for a in m.aliases]
+# %% ../nbs/20_cli.ipynb #88e295f7
+def _cluster_parser(
+    sub, # the sub-parsers of `laic`
+) -> argparse.ArgumentParser:
+    "`laic cluster`: images, K, method, outputs, then the run file's, backbone's and engine's flags."
+    cd = signature_defaults(cluster_images)
     c = sub.add_parser("cluster", help="cluster a folder of images", epilog=methods_help(),
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Cluster a folder of images (class subfolders, if any, are used only for evaluation).")
     c.add_argument("images", nargs="?", default=None, help=IMAGES_HELP)
     c.add_argument("--k", default=None, help="number of clusters, or 'auto' (default: auto)")
-    c.add_argument("--method", default=None, metavar="METHOD", type=_method_arg(names),
+    c.add_argument("--method", default=None, metavar="METHOD", type=_method_arg,
                    help=f"one of {', '.join(METHODS)} (default {cd['method']})")
     c.add_argument("--limit", type=int, default=None, help="use N images, stratified over class folders (seeded)")
     c.add_argument("--nouns", default=None, help="N most common WordNet nouns, 'tac' (TAC's list), 'all', or a file with one "
@@ -325,9 +356,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     c.add_argument("--no-figure", action="store_true")
     c.add_argument("--download", action="store_true", help="download a named dataset if missing (needs a network)")
-    config_args(c); model_args(c); engine_args(c)
+    _config_args(c); _model_args(c); _engine_args(c)
     c.set_defaults(func=cluster_command)
+    return c
 
+# %% ../nbs/20_cli.ipynb #118ab425
+def _features_parser(
+    sub, # the sub-parsers of `laic`
+) -> argparse.ArgumentParser:
+    "`laic features`: images, the vocabulary to encode too, chunking, then the backbone's and engine's flags."
+    cd = signature_defaults(cluster_images)
     f = sub.add_parser("features", help="precompute image (and noun) features into the cache")
     f.add_argument("images", help=IMAGES_HELP)
     f.add_argument("--limit", type=int, default=None)
@@ -335,12 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--nouns", default=None, help="also encode this vocabulary (N most common nouns, 'tac', or a file)")
     f.add_argument("--chunk-size", type=int, default=None, help=f"images per resumable chunk (default {cd['chunk_size']})")
     f.add_argument("--download", action="store_true")
-    model_args(f); engine_args(f)
+    _model_args(f); _engine_args(f)
     f.set_defaults(func=features_command)
+    return f
 
+# %% ../nbs/20_cli.ipynb #68fcd6ef
+def _bench_parser(
+    sub, # the sub-parsers of `laic`
+) -> argparse.ArgumentParser:
+    "`laic bench`: datasets, methods, seeds, data and outputs, then the run file's and backbone's flags."
     b = sub.add_parser("bench", help="reproduce the papers' tables on benchmark datasets")
     b.add_argument("--dataset", nargs="+", default=None, help="dataset names (default cifar10), e.g. imagenet, imagenet-c:fog:3, dtd@coop; --dry-run lists them all")
-    b.add_argument("--methods", nargs="+", default=None, type=_method_arg(names), help="methods (default: the papers' rows)")
+    b.add_argument("--methods", nargs="+", default=None, type=_method_arg, help="methods (default: the papers' rows)")
     b.add_argument("--seeds", nargs="+", type=int, default=None, help="seeds (default 0 1 2)")
     b.add_argument("--nouns", default=None, help="vocabulary size, 'tac' (TAC's noun list) or a file (default: all WordNet nouns)")
     b.add_argument("--root", default=None, help="dataset folder (default $LAIC_DATA or ~/.cache/laic_nb/data)")
@@ -351,32 +395,57 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--centers-mode", default=None,
                    help="how 'centers' trains: auto (default), images (the paper's: TAC's weak view + RandAugment) or "
                    "features (CPU approximation: Gaussian feature noise as the strong view)")
-    config_args(b); model_args(b, batch=False)
+    _config_args(b); _model_args(b, batch=False)
     b.set_defaults(func=bench_command)
+    return b
 
+# %% ../nbs/20_cli.ipynb #42b08751
+def _demo_parser(
+    sub, # the sub-parsers of `laic`
+) -> argparse.ArgumentParser:
+    "`laic demo`: the real-image part's images, size and method, the synthetic table's methods and seeds, the backbone."
+    cd = signature_defaults(cluster_images)
     d = sub.add_parser("demo", help="offline tour: real images (random weights if no trained ones) + synthetic data")
     d.add_argument("--images", default=None, help="a folder of images (default: Debian's Fashion-MNIST if installed)")
     d.add_argument("--limit", type=int, default=200)
     d.add_argument("--k", type=int, default=10)
     d.add_argument("--nouns", type=int, default=300)
-    d.add_argument("--method", default="ntk-rad", type=_method_arg(names), help="method for the real images (default ntk-rad)")
+    d.add_argument("--method", default="ntk-rad", type=_method_arg, help="method for the real images (default ntk-rad)")
     d.add_argument("--seeds", type=int, default=2, help="seeds for the synthetic table")
-    d.add_argument("--methods", nargs="+", type=_method_arg(names), help="methods of the synthetic table",
+    d.add_argument("--methods", nargs="+", type=_method_arg, help="methods of the synthetic table",
                    default=["kmeans", "sc", "tac-notrain", "relational", "ntk-naive", "ntk-pe", "ntk-rad", "zeroshot"])
     d.add_argument("--out", default="laic-demo")
     d.add_argument("--model", default=cd["model"]); d.add_argument("--pretrained", default=cd["pretrained"])
     d.add_argument("--checkpoint", default=None); d.add_argument("--cache", default=None)
     d.set_defaults(func=demo_command)
+    return d
+
+# %% ../nbs/20_cli.ipynb #b6e80be1
+def build_parser() -> argparse.ArgumentParser:
+    "The `laic` parser: sub-commands cluster, features, bench and demo, each naming the command it runs."
+    p = _Parser(prog="laic", description="Language-assisted image clustering with CLIP (laic_nb).")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_cluster_parser, _features_parser, _bench_parser, _demo_parser): add(sub)
     return p
 
-def _method_arg(names):
-    "An argparse type: the canonical method name, or one error line listing them."
-    def parse(text):
-        try: return check_method(text)
-        except ValueError as e: raise argparse.ArgumentTypeError(str(e))
-    parse.__name__ = "method"
-    return parse
+# %% ../nbs/20_cli.ipynb #34dbb088
+def run_command(
+    args: argparse.Namespace, # parsed arguments: `args.func` is the command
+) -> int: # the exit code
+    "Run `args.func(args)`: 0; 2 and one line on stderr for a user's mistake; 130 on Ctrl-C; a bug keeps its traceback."
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # our own warnings go to stderr explicitly, in one line
+            args.func(args)
+        return 0
+    except KeyboardInterrupt:
+        print("laic: interrupted", file=sys.stderr); return 130
+    except USER_ERRORS as e:
+        if os.environ.get("LAIC_DEBUG"): raise
+        print(f"laic: error: {_one_line(e)}", file=sys.stderr)
+        return 2
 
+# %% ../nbs/20_cli.ipynb #8a78ce79
 def main(
     argv=None, # the arguments (default: sys.argv[1:])
 ) -> int: # the exit code
@@ -388,17 +457,7 @@ def main(
         parser.print_help(); return 2
     args.argv = argv
     os.environ.setdefault("MPLBACKEND", "Agg")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # our own warnings go to stderr explicitly, in one line
-            args.func(args)
-        return 0
-    except KeyboardInterrupt:
-        print("laic: interrupted", file=sys.stderr); return 130
-    except Exception as e:
-        if os.environ.get("LAIC_DEBUG") or not isinstance(e, _expected_errors()): raise
-        print(f"laic: error: {_one_line(e)}", file=sys.stderr)
-        return 2
+    return run_command(args)
 
 # %% ../nbs/20_cli.ipynb #4c821033
 def run_cli(

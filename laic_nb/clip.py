@@ -4,14 +4,14 @@
 
 # %% ../nbs/04_clip.ipynb #4c410e19
 from __future__ import annotations
-import contextlib, hashlib, json, logging, os, socket, tempfile, warnings
+import contextlib, json, logging, os, socket, tempfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
-from .core import get_device
+from .core import LaicInputError, get_device, file_sha256
 
 # %% auto #0
 __all__ = ['TINY_MODEL', 'TINY_CONFIG', 'BACKBONES_FILE', 'available_models', 'check_model_name', 'backbones', 'check_pretrained',
-           'WeightsUnavailableError', 'file_sha256', 'ClipModel', 'load_clip', 'tiny_clip', 'TextTower', 'text_tower',
+           'WeightsUnavailableError', 'ClipModel', 'load_clip', 'tiny_clip', 'TextTower', 'text_tower',
            'encode_token_embeddings', 'drop_padding', 'clip_tokenizer']
 
 # %% ../nbs/04_clip.ipynb #59871a83
@@ -52,7 +52,7 @@ def check_model_name(
     if model in names: return model
     close = difflib.get_close_matches(str(model), names, n=4, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise ValueError(f"unknown model {model!r}: {hint}known models include ViT-B-32, ViT-B-16, ViT-L-14, RN50 "
+    raise LaicInputError(f"unknown model {model!r}: {hint}known models include ViT-B-32, ViT-B-16, ViT-L-14, RN50 "
                      f"({len(names)} in all: open_clip.list_models())")
 
 # %% ../nbs/04_clip.ipynb #a97f400d
@@ -72,22 +72,12 @@ def check_pretrained(
     if pretrained is None or str(pretrained).strip().lower() in ("", "none", "random"): return None
     tags = _open_clip().list_pretrained_tags_by_model(model)
     if pretrained in tags or Path(str(pretrained)).expanduser().is_file(): return pretrained
-    raise ValueError(f"unknown pretrained tag {pretrained!r} for {model}: valid tags are "
+    raise LaicInputError(f"unknown pretrained tag {pretrained!r} for {model}: valid tags are "
                      f"{', '.join(tags) or 'none (random weights only: --pretrained none)'}")
 
 # %% ../nbs/04_clip.ipynb #d50892c3
 class WeightsUnavailableError(RuntimeError):
     "Pretrained weights could not be downloaded or found."
-
-def file_sha256(
-    path,  # a file
-    block: int = 1 << 20,  # bytes read at a time
-) -> str:  # the hex digest
-    "SHA-256 of a file's bytes (hex)."
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block): h.update(chunk)
-    return h.hexdigest()
 
 def _reachable(host: str = "huggingface.co", port: int = 443, timeout: float = 3.0) -> bool:
     if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"): return True  # cannot tell: let the hub try
@@ -200,7 +190,7 @@ def load_clip(
         desc = f"checkpoint {path.name} sha256:{file_sha256(path)[:16]}"
         if pretrained is not None:  # the tag tells which activation / preprocessing the file's weights expect
             cfg = oc.get_pretrained_cfg(model, pretrained)
-            if not cfg: raise ValueError(f"unknown pretrained tag {pretrained!r} for {model}; known: "
+            if not cfg: raise LaicInputError(f"unknown pretrained tag {pretrained!r} for {model}; known: "
                                          f"{', '.join(oc.list_pretrained_tags_by_model(model)[:8]) or 'none'}")
             kwargs = dict(force_quick_gelu=bool(cfg.get("quick_gelu", False)), image_mean=cfg.get("mean"),
                           image_std=cfg.get("std"), image_interpolation=cfg.get("interpolation"),
@@ -214,7 +204,7 @@ def load_clip(
         if pretrained not in tags:
             if Path(pretrained).expanduser().is_file():  # open_clip also accepts a path here
                 return load_clip(model, None, pretrained, device, precision, seed)
-            raise ValueError(f"unknown pretrained tag {pretrained!r} for {model}; known: "
+            raise LaicInputError(f"unknown pretrained tag {pretrained!r} for {model}; known: "
                              f"{', '.join(tags[:8]) or 'none (use pretrained=None)'}{' ...' if len(tags) > 8 else ''}")
         source, weights = pretrained, pretrained
     download = checkpoint is None and pretrained is not None

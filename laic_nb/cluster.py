@@ -8,16 +8,16 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from fastcore.basics import patch
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
-from .core import (check_features, check_same_dim, check_dense_budget, l2_normalize, native_threads, random_seed,
+from .core import (check_features, check_same_dim, check_n_clusters, check_dense_budget, l2_normalize, native_threads, random_seed,
                           ENGINES)
-from .ntk import TAU, KNN, GRAPHS, PRECISIONS, check_knn, ntk_topk, kernel_topk, knn_graph, ntk_kernel
-from .spectral import MAX_CLUSTERS, ASSIGN_LABELS, check_n_clusters, _as_affinity, _spectral_clustering, _spectral_clustering_auto_k
+from .knn import KNN, GRAPHS, PRECISIONS, check_knn, kernel_topk, knn_graph
+from .ntk import TAU, _ntk_topk, ntk_kernel
+from .spectral import MAX_CLUSTERS, ASSIGN_LABELS, _as_affinity, _spectral_clustering, _spectral_clustering_auto_k
 from .selection import DEFAULT_CRITERION, select_n_clusters, select_tau
 from .rad import rad, RAD_MODES, BETA_SOLVERS
 
@@ -90,7 +90,7 @@ def _spectral_labels(affinity, n_clusters, max_clusters: int, assign_labels: str
 
 def _check_k(n_clusters, n: int):
     "The data-dependent half of the `n_clusters` rule: K <= N, or N >= 3 for the eigengap."
-    if n_clusters is not None and n_clusters != "auto": check_n_clusters(n_clusters, n)
+    if check_n_clusters(n_clusters, n, auto=True) is not None: return
     elif n < 3: raise ValueError(f"n_clusters={n_clusters!r} estimates K in [2, N - 1], which needs N >= 3 images, got N={n}: pass n_clusters")
 
 def _drop_diagonal(a, copy: bool = True):
@@ -169,9 +169,36 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
         self.precision, self.verbose, self.graph, self.rad_mode = precision, verbose, graph, rad_mode
         self.template, self.tol, self.beta_solver, self.engine = template, tol, beta_solver, engine
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self,
+            X, # (N, d) image features
+            y=None, # ignored (scikit-learn's signature)
+           ) -> NTKSpectralClustering: # the fitted estimator (its fitted attributes are listed above the class)
+        "Build the NTK graph(s) of `X` under `text_features`, fuse them per `variant`, cluster spectrally."
+        x, prompts = _ntk_inputs(self, X)
+        self.tau_ = _choose_tau(self, x, prompts) if self.tau == "auto" else float(self.tau)
+        graphs, idx, val = _ntk_graphs(self, x, prompts)
+        self.n_components_ = _n_components(graphs)  # RAD and PE keep the components of the graphs' union
+        if self.variant == "rad":
+            self.rad_ = rad(graphs, mu=self.mu, lam=self.lam, n_outer=self.n_outer, n_diffusion=self.n_diffusion,
+                            mode=self.rad_mode, tol=self.tol, beta_solver=self.beta_solver, device=self.device,
+                            progress=self.verbose)
+            self.beta_, self.rad_mode_ = self.rad_.beta, self.rad_.mode
+            affinity = _drop_diagonal(self.rad_.affinity, copy=False)  # A-hat is ours: no second N x N array
+        else: affinity = graphs[0] if len(graphs) == 1 else sum(graphs[1:], graphs[0]) / len(graphs)
+        self.affinity_ = affinity
+        k = self.n_clusters
+        if k == "auto":  # chapter 12's default criterion on the graph that is clustered
+            k = select_n_clusters(affinity, 2, min(self.max_clusters, len(x) - 1), random_state=random_seed(self.random_state))
+        labels, assigned, self.n_clusters_ = _spectral_labels(affinity, k, self.max_clusters, self.assign_labels,
+                                                              self.random_state)
+        self.labels_ = _vote(self, labels, assigned, idx, val)
+        return self
+
 # %% ../nbs/13_cluster.ipynb #855796db
-@patch
-def _check_inputs(self: NTKSpectralClustering, X) -> tuple[np.ndarray, np.ndarray]:
+def _ntk_inputs(self, # the NTKSpectralClustering being fitted
+                X, # (N, d) image features
+               ) -> tuple[np.ndarray, np.ndarray]:
     "The images (N, d) and the noun sets (B, M, d) the graphs are built from."
     x = validate_images(self, X)
     if self.text_features is None:
@@ -198,8 +225,10 @@ def _check_inputs(self: NTKSpectralClustering, X) -> tuple[np.ndarray, np.ndarra
     return x, np.ascontiguousarray(prompts, dtype=np.float32)
 
 # %% ../nbs/13_cluster.ipynb #6022b021
-@patch
-def _graphs(self: NTKSpectralClustering, x, prompts):
+def _ntk_graphs(self, # the NTKSpectralClustering being fitted (its tau_ is set)
+                x, # (N, d) checked images
+                prompts, # (B, M, d) noun sets
+               ):
     "The B per-prompt graphs, and the row-wise top-k lists (None on the dense path)."
     n, nb = len(x), len(prompts)
     if self.knn is None:
@@ -210,45 +239,19 @@ def _graphs(self: NTKSpectralClustering, x, prompts):
             np.maximum(k, 0, out=k); np.fill_diagonal(k, 0)
             graphs.append(k)
         return graphs, None, None
-    idx, val = ntk_topk(x, prompts, self.tau_, self.knn, device=self.device, precision=self.precision, progress=self.verbose,
-                      engine=self.engine)
+    idx, val = _ntk_topk(x, prompts, self.tau_, self.knn, self.device, progress=self.verbose, precision=self.precision,
+                         engine=self.engine)  # inputs checked at fit's door
     return [knn_graph(idx[b], val[b], self.graph) for b in range(nb)], idx, val
 
-# %% ../nbs/13_cluster.ipynb #e04eb0ed
-@patch
-@_fit_context(prefer_skip_nested_validation=True)
-def fit(self: NTKSpectralClustering,
-        X, # (N, d) image features
-        y=None, # ignored (scikit-learn's signature)
-       ) -> NTKSpectralClustering: # the fitted estimator: `labels_`, `n_clusters_`, `affinity_`, ...
-    "Build the NTK graph(s) of `X` under `text_features`, fuse them per `variant`, cluster spectrally."
-    x, prompts = self._check_inputs(X)
-    self.tau_ = self._choose_tau(x, prompts) if self.tau == "auto" else float(self.tau)
-    graphs, idx, val = self._graphs(x, prompts)
-    self.n_components_ = _n_components(graphs)  # RAD and PE keep the components of the graphs' union
-    if self.variant == "rad":
-        self.rad_ = rad(graphs, mu=self.mu, lam=self.lam, n_outer=self.n_outer, n_diffusion=self.n_diffusion,
-                        mode=self.rad_mode, tol=self.tol, beta_solver=self.beta_solver, device=self.device,
-                        progress=self.verbose)
-        self.beta_, self.rad_mode_ = self.rad_.beta, self.rad_.mode
-        affinity = _drop_diagonal(self.rad_.affinity, copy=False)  # A-hat is ours: no second N x N array
-    else: affinity = graphs[0] if len(graphs) == 1 else sum(graphs[1:], graphs[0]) / len(graphs)
-    self.affinity_ = affinity
-    k = self.n_clusters
-    if k == "auto":  # chapter 12's default criterion on the graph that is clustered
-        k = select_n_clusters(affinity, 2, min(self.max_clusters, len(x) - 1), random_state=random_seed(self.random_state))
-    labels, assigned, self.n_clusters_ = _spectral_labels(affinity, k, self.max_clusters, self.assign_labels,
-                                                          self.random_state)
-    self.labels_ = _vote(self, labels, assigned, idx, val)
-    return self
-
 # %% ../nbs/13_cluster.ipynb #b018a943
-@patch
-def _choose_tau(self: NTKSpectralClustering, x, prompts) -> float:
+def _choose_tau(self, # the NTKSpectralClustering being fitted
+                x, # (N, d) checked images
+                prompts, # (B, M, d) noun sets
+               ) -> float:
     "tau='auto': the candidate whose graph's clustering the other candidates' graphs agree with best (chapter 12)."
     if self.knn is None: raise ValueError("tau='auto' builds kNN graphs for every candidate: use knn=30 (not the dense kernels)")
     def prompt_ensemble_graph(x, t, tau):
-        idx, val = ntk_topk(x, t, tau, self.knn, device=self.device, precision=self.precision, engine=self.engine)
+        idx, val = _ntk_topk(x, t, tau, self.knn, self.device, precision=self.precision, engine=self.engine)
         gs = [knn_graph(idx[b], val[b], self.graph) for b in range(len(t))]
         return gs[0] if len(gs) == 1 else sum(gs[1:], gs[0]) / len(gs)
     given = None if self.n_clusters in (None, "auto") else int(self.n_clusters)
@@ -278,7 +281,7 @@ class ClipKMeans(ClusterMixin, BaseEstimator):
     def fit(self,
             X, # (N, d) image features
             y=None, # ignored (scikit-learn's signature)
-           ) -> ClipKMeans: # the fitted estimator: `labels_`, `cluster_centers_`
+           ) -> ClipKMeans: # the fitted estimator: `labels_`, `cluster_centers_`, `n_clusters_`, `n_features_in_`
         "k-means on the unit rows of `X`."
         x = l2_normalize(validate_images(self, X))
         self.n_clusters_ = check_n_clusters(self.n_clusters, len(x))
@@ -287,6 +290,7 @@ class ClipKMeans(ClusterMixin, BaseEstimator):
         self.labels_, self.cluster_centers_ = km.labels_.astype(np.int64), km.cluster_centers_
         return self
 
+# %% ../nbs/13_cluster.ipynb #5b38a042
 class ClipSpectralClustering(ClusterMixin, BaseEstimator):
     "Spectral clustering on an image-only graph: kNN cosine ('cosine_knn', union or mutual) or dense RBF ('rbf')."
     _parameter_constraints: dict = {
@@ -321,7 +325,7 @@ class ClipSpectralClustering(ClusterMixin, BaseEstimator):
     def fit(self,
             X, # (N, d) image features
             y=None, # ignored (scikit-learn's signature)
-           ) -> ClipSpectralClustering: # the fitted estimator: `labels_`, `n_clusters_`, `affinity_`, ...
+           ) -> ClipSpectralClustering: # the fitted estimator: `labels_`, `n_clusters_`, `affinity_`, `n_components_`, `spectral_assigned_`, `n_voted_`, `n_features_in_`
         "Spectral clustering of the image-only graph of `X`."
         x = l2_normalize(validate_images(self, X))
         n = len(x)

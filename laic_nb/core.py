@@ -8,10 +8,15 @@ import contextlib, json, operator, os
 import numpy as np
 
 # %% auto #0
-__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'ENGINES', 'RAY_EXTRA', 'CLAIMS_LOG', 'check_features', 'l2_normalize',
-           'check_same_dim', 'check_option', 'check_random_state', 'random_seed', 'dense_budget_bytes',
-           'check_dense_budget', 'get_device', 'thread_budget', 'native_threads', 'check_engine', 'require_ray',
-           'ray_session', 'ray_gpus', 'ray_results', 'claim']
+__all__ = ['DEFAULT_DENSE_BUDGET_GB', 'SMALL_PROBLEM', 'ENGINES', 'RAY_EXTRA', 'CLAIMS_LOG', 'LaicInputError', 'check_features',
+           'l2_normalize', 'check_same_dim', 'check_option', 'check_int', 'check_n_clusters', 'signature_defaults',
+           'check_random_state', 'random_seed', 'dense_budget_bytes', 'check_dense_budget', 'get_device',
+           'thread_budget', 'native_threads', 'check_engine', 'require_ray', 'ray_session', 'ray_gpus', 'ray_results',
+           'claim', 'array_sha256', 'file_sha256', 'files_sha256']
+
+# %% ../nbs/01_core.ipynb #d744faaf
+class LaicInputError(ValueError):
+    "A value, file or name the user gave is wrong: the message says what and how to fix it (the CLI prints it in one line)."
 
 # %% ../nbs/01_core.ipynb #1f4952ad
 def check_features(
@@ -20,17 +25,17 @@ def check_features(
     ndim: int = 2, # the number of dimensions it must have
     dtype=np.float32, # the dtype of the returned array
 ) -> np.ndarray:
-    "Return `x` as a C-contiguous array of `dtype` with `ndim` dims; raise `ValueError` on empty, NaN or inf input."
+    "Return `x` as a C-contiguous array of `dtype` with `ndim` dims; raise `LaicInputError` on empty, NaN or inf input."
     if hasattr(x, "detach"): x = x.detach().cpu().numpy()  # torch tensors
     x = np.asarray(x)
-    if x.dtype == object: raise ValueError(f"{name} must be numeric, got an object array")
+    if x.dtype == object: raise LaicInputError(f"{name} must be numeric, got an object array")
     if x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
-    if x.size == 0: raise ValueError(f"{name} is empty (shape {x.shape})")
+        raise LaicInputError(f"{name} must be {ndim}-dimensional, got shape {x.shape}")
+    if x.size == 0: raise LaicInputError(f"{name} is empty (shape {x.shape})")
     x = np.ascontiguousarray(x, dtype=dtype)
     if not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).any(axis=tuple(range(1, ndim))).sum()) if ndim > 1 else int((~np.isfinite(x)).sum())
-        raise ValueError(f"{name} contains NaN or inf in {bad} row(s); remove or impute them first")
+        raise LaicInputError(f"{name} contains NaN or inf in {bad} row(s); remove or impute them first")
     return x
 
 # %% ../nbs/01_core.ipynb #a1365a8f
@@ -50,7 +55,7 @@ def check_same_dim(
 ):
     "Raise `ValueError` unless image and text features share their last dimension."
     if image_features.shape[-1] != text_features.shape[-1]:
-        raise ValueError(f"image features have dim {image_features.shape[-1]} but text features have dim "
+        raise LaicInputError(f"image features have dim {image_features.shape[-1]} but text features have dim "
                          f"{text_features.shape[-1]}: encode both with the same CLIP model")
 
 # %% ../nbs/01_core.ipynb #1d3c10de
@@ -61,8 +66,50 @@ def check_option(
     why: str = "", # what the options mean, appended to the message
 ):
     "Return `value` if it is one of `options`; one `ValueError` naming them otherwise."
-    if value not in options: raise ValueError(f"{name} must be one of {tuple(options)}{f' ({why})' if why else ''}, got {value!r}")
+    if value not in options: raise LaicInputError(f"{name} must be one of {tuple(options)}{f' ({why})' if why else ''}, got {value!r}")
     return value
+
+# %% ../nbs/01_core.ipynb #c42f59d3
+def check_int(
+    value, # the value given
+    name: str, # the parameter's name, for the message
+    low: int | None = None, # the smallest value allowed (None: no lower bound)
+    high: int | None = None, # the largest value allowed (None: no upper bound)
+    what: str = "", # what the bounds mean, e.g. "N - 1 = 9", added to the message
+) -> int:
+    "The one integer rule: `value` (an int or numpy integer, never a bool) within [low, high] as an int; one `ValueError` otherwise."
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if ok and (low is not None and value < low or high is not None and value > high): ok = False
+    if ok: return int(value)
+    where = (f" in [{low}, {high}]" if low is not None and high is not None else f" >= {low}" if low is not None
+             else f" <= {high}" if high is not None else "")
+    raise LaicInputError(f"{name} must be an integer{where}{f' ({what})' if what else ''}, got {value!r}")
+
+# %% ../nbs/01_core.ipynb #e49cf886
+def check_n_clusters(
+    n_clusters, # K: an integer; None or "auto" where `auto` (the method estimates K)
+    n: int | None = None, # N, the number of samples (None: not known yet, only the lower bound is checked)
+    low: int = 1, # the smallest K allowed (2: one cluster is no clustering)
+    auto: bool = False, # whether None / "auto" (K estimated) is allowed
+    name: str = "n_clusters", # the parameter's name, for the message
+) -> int | None: # K, or None for an estimate
+    "The one K rule: None/'auto' where the method estimates K, else an integer in [low, N]."
+    if auto and (n_clusters is None or isinstance(n_clusters, str) and n_clusters.strip().lower() == "auto"): return None
+    k = check_int(n_clusters, name, low, what="or 'auto' to estimate it" if auto else "")
+    if n is not None and k > n:
+        raise LaicInputError(f"{name}={k} is larger than the number of samples ({n}): use a smaller {name} or more samples")
+    return k
+
+# %% ../nbs/01_core.ipynb #4dfedb99
+def signature_defaults(
+    cls_or_fn, # a class (its __init__) or a function
+    skip=(), # parameter names left out
+) -> dict:
+    "Parameter -> default of a constructor or function (keyword parameters only, in order)."
+    import inspect
+    fn = cls_or_fn.__init__ if inspect.isclass(cls_or_fn) else cls_or_fn
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
+            if p.name not in ("self", *skip) and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 # %% ../nbs/01_core.ipynb #661a3ae8
 def check_random_state(
@@ -73,7 +120,7 @@ def check_random_state(
     if isinstance(random_state, np.random.RandomState): return np.random.default_rng(random_state.randint(2**31))
     if random_state is None or (isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool)):
         return np.random.default_rng(random_state)
-    raise ValueError(f"random_state must be None, an int or a numpy Generator, got {type(random_state).__name__}")
+    raise LaicInputError(f"random_state must be None, an int or a numpy Generator, got {type(random_state).__name__}")
 
 def random_seed(
     random_state, # as for `check_random_state`
@@ -131,7 +178,7 @@ def thread_budget(
     if n_rows is not None and n_rows < SMALL_PROBLEM: return 1
     env = os.environ.get("LAIC_NUM_THREADS")
     if env:
-        if not env.strip().isdigit() or int(env) < 1: raise ValueError(f"LAIC_NUM_THREADS must be a positive integer, got {env!r}")
+        if not env.strip().isdigit() or int(env) < 1: raise LaicInputError(f"LAIC_NUM_THREADS must be a positive integer, got {env!r}")
         return int(env)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -226,3 +273,41 @@ def claim(
         with open(log, "a") as f: f.write(json.dumps(dict(name=name, value=value, op=op, bound=bound, margin=margin, ok=ok)) + "\n")
     elif not ok: raise AssertionError(f"{name}: measured {value:.6g}, asserted {op} {bound:.6g} (margin {margin:.3g})")
     return margin
+
+# %% ../nbs/01_core.ipynb #bfed8ec4
+import hashlib
+from pathlib import Path
+
+def array_sha256(
+    *parts, # arrays (their bytes in C order; dtype and shape are not hashed) and strings (UTF-8), in order
+) -> str: # 64 hex digits
+    "SHA-256 of arrays' bytes and strings, hashed in order as one stream: the fingerprint of data in memory."
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, str): h.update(p.encode()); continue
+        a = np.ascontiguousarray(p)
+        h.update(a.tobytes() if a.dtype == object else a.reshape(-1).view(np.uint8))
+    return h.hexdigest()
+
+def file_sha256(
+    path, # a file
+    block: int = 1 << 20, # bytes read at a time
+) -> str: # 64 hex digits
+    "SHA-256 of a file's bytes."
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block): h.update(chunk)
+    return h.hexdigest()
+
+def files_sha256(
+    root, # the folder the files are named relative to; None: each file by its absolute, resolved path
+    paths, # the files
+) -> str: # 64 hex digits
+    "A fingerprint of a list of files (each one's name, size and mtime) that changes when any is edited, added, removed or renamed."
+    h = hashlib.sha256()
+    for p in paths:  # a missing file is marked: 'missing' relative to a root, -1 by absolute path (as the caches have it)
+        p = Path(p) if root is not None else Path(p).resolve()
+        st = p.stat() if p.exists() else None
+        if root is None: h.update(f"{p}\t{st.st_size if st else -1}\t{st.st_mtime_ns if st else -1}\n".encode())
+        else: h.update(f"{p.relative_to(root)}\t{st.st_size if st else 'missing'}\t{st.st_mtime_ns if st else ''}\n".encode())
+    return h.hexdigest()

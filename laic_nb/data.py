@@ -6,10 +6,10 @@
 from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np
-from .core import check_random_state, l2_normalize
+from .core import check_int, check_random_state, l2_normalize
 
 # %% auto #0
-__all__ = ['VLBlobs', 'make_vl_blobs', 'make_bench_features']
+__all__ = ['VLBlobs', 'make_vl_blobs', 'make_bench_features', 'make_colour_images']
 
 # %% ../nbs/03_data.ipynb #08b116b4
 @dataclass
@@ -28,13 +28,12 @@ class VLBlobs:
 
 # %% ../nbs/03_data.ipynb #ce7ed755
 def _check_generator_args(n_samples, n_clusters, dim, n_nouns, nouns_per_cluster, n_prompts, noise, confusion):
-    if n_clusters < 1: raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
+    check_int(n_clusters, "n_clusters", 1)
     if n_samples < n_clusters: raise ValueError(f"n_samples={n_samples} < n_clusters={n_clusters}: every cluster needs an image")
     if n_nouns < n_clusters * nouns_per_cluster:
         raise ValueError(f"n_nouns={n_nouns} cannot hold {nouns_per_cluster} aligned nouns for each of {n_clusters} clusters; "
                          f"use n_nouns >= {n_clusters * nouns_per_cluster}")
-    if dim < 2: raise ValueError(f"dim must be >= 2, got {dim}")
-    if n_prompts < 1: raise ValueError(f"n_prompts must be >= 1, got {n_prompts}")
+    check_int(dim, "dim", 2); check_int(n_prompts, "n_prompts", 1)
     if noise < 0 or confusion < 0: raise ValueError("noise and confusion must be >= 0")
 
 def make_vl_blobs(
@@ -112,3 +111,17 @@ def make_bench_features(
     pt = l2_normalize(l2_normalize(base[None] + f32(prompt_noise) * (unit(n_prompts, dim)[:, None] + jitter)) + f32(modality_gap) * gaps[1])
     return dict(x=np.ascontiguousarray(x, f32), t=l2_normalize(pt.mean(0)).astype(f32), pt=np.ascontiguousarray(pt, f32),
                 y=y, noun_labels=noun_labels)
+
+# %% ../nbs/03_data.ipynb #12925284
+def make_colour_images(
+    n_per_class: int, # images per class
+    random_state=0, # seed of the pixel noise (the class colours are fixed)
+    n_classes: int = 10, # classes
+    size: int = 32, # image side in pixels
+) -> tuple[np.ndarray, np.ndarray]: # (N, size, size, 3) uint8 images and (N,) labels, sorted by class
+    "SYNTHETIC RGB images: each class a planted colour plus Gaussian pixel noise (std 20)."
+    rng = np.random.default_rng(random_state)
+    base = np.random.default_rng(7).integers(30, 226, (n_classes, 3))  # the same class colours in every draw
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    imgs = np.clip(base[labels][:, None, None, :] + rng.normal(0, 20, (len(labels), size, size, 3)), 0, 255)
+    return imgs.astype(np.uint8), labels

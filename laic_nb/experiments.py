@@ -5,11 +5,11 @@
 # %% ../nbs/21_exp_paper_tables.ipynb #dc1b564e
 from __future__ import annotations
 import numpy as np
-from .pipeline import PAPER_RESULTS, PAPER_SOURCES
+from .datasets import dataset_card, published_results
 from .methods import check_method
 
 # %% auto #0
-__all__ = ['PAPER_DATASETS', 'md_table', 'fmt_runs', 'show_md', 'paper_table']
+__all__ = ['md_table', 'fmt_runs', 'show_md', 'paper_table']
 
 # %% ../nbs/21_exp_paper_tables.ipynb #64d4419b
 def md_table(header: list, rows: list) -> str:
@@ -29,17 +29,14 @@ def show_md(text: str):
     return Markdown(text)
 
 # %% ../nbs/21_exp_paper_tables.ipynb #33a3fdc4
-PAPER_DATASETS = {"stl10": "STL-10", "cifar10": "CIFAR-10", "cifar20": "CIFAR-20", "imagenet10": "ImageNet-10",
-                  "imagenet-dogs": "ImageNet-Dogs", "dtd": "DTD", "ucf101": "UCF-101"}
-
 def paper_table(methods=("tac-notrain", "ntk-rad", "centers"), datasets=None) -> str:
     "The papers' reported NMI / ACC / ARI (%) for `methods` on `datasets`, as a Markdown table (quoted, not measured)."
     methods = [check_method(m) for m in methods]
-    datasets = list(datasets or PAPER_DATASETS)
     header = ["dataset"] + [f"{m} {q}" for m in methods for q in ("NMI", "ACC", "ARI")]
-    rows = []
+    rows, published = [], published_results()
+    datasets = list(datasets or published)  # the datasets the papers report, in the facts file's order
     for ds in datasets:
-        if ds not in PAPER_RESULTS: raise ValueError(f"no reported figures for {ds!r}: choose from {', '.join(PAPER_RESULTS)}")
-        rows.append([PAPER_DATASETS.get(ds, ds)] + [None if v is None else f"{v:.1f}" for m in methods
-                                                     for v in PAPER_RESULTS[ds].get(m, (None, None, None))])
+        if ds not in published: raise ValueError(f"no reported figures for {ds!r}: choose from {', '.join(published)}")
+        rows.append([dataset_card(ds).title] + [None if v is None else f"{v:.1f}" for m in methods
+                                                     for v in published[ds].get(m, (None, None, None))])
     return md_table(header, rows)

@@ -4,14 +4,14 @@
 
 # %% ../nbs/07_features.ipynb #09435826
 from __future__ import annotations
-import contextlib, copy, dataclasses, hashlib, logging, pickle, warnings
+import contextlib, copy, dataclasses, logging, pickle, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-from .core import l2_normalize, check_engine, ray_session, ray_gpus
+from .core import l2_normalize, check_int, check_engine, ray_session, ray_gpus, array_sha256, files_sha256
 from .clip import ClipModel, text_tower, drop_padding, encode_token_embeddings
 from .cache import ChunkStats, FeatureCache, atomic_save_npz, cached_chunks, default_cache_dir
-from .datasets import PreparedImages, collate_prepared
+from .images import PreparedImages, collate_prepared, item_path
 
 # %% auto #0
 __all__ = ['skipped_message', 'encode_images', 'encode_prompts', 'encode_texts', 'data_identity', 'ImageFeatures',
@@ -21,12 +21,6 @@ __all__ = ['skipped_message', 'encode_images', 'encode_prompts', 'encode_texts',
 def _autocast(device: str):
     import torch
     return torch.autocast("cuda", dtype=torch.float16) if str(device).startswith("cuda") else contextlib.nullcontext()
-
-def _item_name(data, i) -> str:
-    paths = getattr(data, "paths", None)
-    if paths is not None: return str(paths[i])
-    if isinstance(data, (list, tuple)) and isinstance(data[i], (str, Path)): return str(data[i])
-    return f"item {i}"
 
 def skipped_message(
     skipped: list,  # (name, reason) pairs
@@ -46,7 +40,7 @@ def encode_images(
     warn: bool = True,  # warn once, naming every skipped item
 ):  # (n_ok, d) float32 unit rows; with `return_errors`: (features, positions, {position: reason})
     "L2-normalised float32 image features of the readable items of `images` (in order); unreadable ones are skipped."
-    if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_int(batch_size, "batch_size", 1)
     import torch
     from tqdm.auto import tqdm
     ds = PreparedImages(images, clip.preprocess, indices)
@@ -62,7 +56,7 @@ def encode_images(
             done.extend(idx)
     out = np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, clip.embed_dim), np.float32)
     if warn and errors:
-        warnings.warn(skipped_message([(_item_name(images, i), e) for i, e in sorted(errors.items())]), stacklevel=2)
+        warnings.warn(skipped_message([(item_path(images, i), e) for i, e in sorted(errors.items())]), stacklevel=2)
     return (out, np.asarray(done, dtype=np.int64), errors) if return_errors else out
 
 # %% ../nbs/07_features.ipynb #8f948f8a
@@ -102,7 +96,7 @@ def encode_prompts(
     truncate: bool = True,  # use the padding shortcut where it applies (`_can_truncate`)
 ) -> np.ndarray:  # (M, d) float32, unit rows, in the order of `prompts`
     "L2-normalised float32 text features of `prompts` (in order), batched by length."
-    if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_int(batch_size, "batch_size", 1)
     import torch
     from tqdm.auto import tqdm
     prompts, _ = _check_texts(prompts, None)
@@ -145,19 +139,11 @@ def data_identity(
     "A JSON-able description that changes whenever the images change."
     if hasattr(data, "identity"): return data.identity()
     if isinstance(data, np.ndarray):
-        return dict(kind="array", shape=list(data.shape), dtype=str(data.dtype),
-                    sha256=hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest())
+        return dict(kind="array", shape=list(data.shape), dtype=str(data.dtype), sha256=array_sha256(data))
     if isinstance(data, (list, tuple)) and all(isinstance(p, (str, Path)) for p in data):
-        h = hashlib.sha256()
-        for p in data:
-            p = Path(p).resolve()
-            st = p.stat() if p.exists() else None
-            h.update(f"{p}\t{st.st_size if st else -1}\t{st.st_mtime_ns if st else -1}\n".encode())
-        return dict(kind="files", n=len(data), sha256=h.hexdigest())
+        return dict(kind="files", n=len(data), sha256=files_sha256(None, data))  # each file's path, size and mtime
     if isinstance(data, (list, tuple)) and all(isinstance(a, np.ndarray) for a in data):
-        h = hashlib.sha256()
-        for a in data: h.update(str(a.shape).encode()); h.update(np.ascontiguousarray(a).tobytes())
-        return dict(kind="arrays", n=len(data), sha256=h.hexdigest())
+        return dict(kind="arrays", n=len(data), sha256=array_sha256(*(x for a in data for x in (str(a.shape), a))))
     raise ValueError(f"cannot fingerprint a {type(data).__name__}: give it an identity() method, pass a list of "
                      f"files or arrays, or run without a cache (cache=None)")
 
@@ -209,7 +195,7 @@ def extract_image_features(
     stats.computed, stats.resumed = stats.computed + filled, stats.resumed - filled  # Ray's chunks were computed in this run
     ok = out["ok"].astype(bool)
     skipped = {int(i): str(out["reason"][i]) for i in np.flatnonzero(~ok)}
-    if warn and skipped: warnings.warn(skipped_message([(_item_name(data, i), r) for i, r in skipped.items()]), stacklevel=2)
+    if warn and skipped: warnings.warn(skipped_message([(item_path(data, i), r) for i, r in skipped.items()]), stacklevel=2)
     return ImageFeatures(np.ascontiguousarray(out["features"][ok]), np.flatnonzero(ok), skipped, stats)
 
 # %% ../nbs/07_features.ipynb #beed4a20
@@ -245,8 +231,7 @@ def _ray_fill_chunks(clip: ClipModel, data, entry: FeatureCache, n: int, chunk_s
                      num_workers: int, actors: int | None, progress: bool, address: str | None = None) -> int:
     "Encode the chunks missing from `entry` on Ray Data actors; the driver writes each as it arrives. Returns how many."
     from tqdm.auto import tqdm
-    if actors is not None and (isinstance(actors, bool) or not isinstance(actors, (int, np.integer)) or actors < 1):
-        raise ValueError(f"actors must be a positive integer (CLIP replicas) or None, got {actors!r}")
+    if actors is not None: check_int(actors, "actors", 1, what="CLIP replicas; None: one per GPU, else one per CPU")
     entry.open()
     if entry.final_path.exists(): return 0
     bounds = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
@@ -288,7 +273,7 @@ def extract_text_features(
     if cache is not None and cache is not False:
         root = default_cache_dir() if cache is True else Path(cache)
         desc = dict(kind="text-features", format=1, clip=clip.identity(), templates=templates, n=len(nouns),
-                    nouns_sha256=hashlib.sha256("\n".join(nouns).encode()).hexdigest())
+                    nouns_sha256=array_sha256("\n".join(nouns)))
         entry = FeatureCache(desc, root=root, kind="texts")
 
     def compute(start, stop):

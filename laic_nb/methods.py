@@ -4,22 +4,23 @@
 
 # %% ../nbs/17_methods.ipynb #31970370
 from __future__ import annotations
-import inspect
 from dataclasses import dataclass, field
-from fastcore.basics import patch
-from .relational import RelationalKMeans, consistent_pseudo_labels
+from .core import LaicInputError, signature_defaults
+from .relational import RelationalKMeans
 from .cluster import NTKSpectralClustering, ClipKMeans, ClipSpectralClustering
 from .baselines import TACNoTrain, ZeroShotCLIP
+from .centers import RelationalCenters
 
 # %% auto #0
-__all__ = ['TEXT_KINDS', 'RUN_PARAMETERS', 'CENTERS_RUN_PARAMETERS', 'METHODS', 'Method', 'signature_defaults',
-           'consistency_defaults', 'centers_defaults', 'check_method', 'methods_where', 'check_params',
+__all__ = ['TEXT_KINDS', 'RUN_PARAMETERS', 'CLIP_PARAMETER', 'METHODS', 'Method', 'check_method', 'methods_where', 'check_params',
            'build_estimator', 'methods_table']
 
 # %% ../nbs/17_methods.ipynb #24b720b8
 TEXT_KINDS = (None, "nouns", "prompts", "class_names")  # what a method reads besides the image features
-RUN_PARAMETERS = ("n_clusters", "random_state", "text_features", "class_text_features")  # set by the run, not tuned
+RUN_PARAMETERS = ("n_clusters", "random_state", "text_features", "class_text_features", "model", "tokenizer")  # set by the run
+CLIP_PARAMETER = "model"  # an estimator with this constructor parameter reads the run's CLIP model (its text tower)
 
+# %% ../nbs/17_methods.ipynb #4ba273d4
 @dataclass(frozen=True)
 class Method:
     "One clustering method: its estimator, what it needs, and its place in the benchmark protocol."
@@ -33,7 +34,6 @@ class Method:
     unsupervised: bool = True  # False: told the class names (zero-shot)
     estimates_k: bool = False  # the estimator chooses K itself when n_clusters is None
     fit_split: str = "test"  # benchmark: "train" (fitted on train, labels test) or "test" (clusters the test split)
-    learns_centers: bool = False  # after the estimator: consistency filter + semantic centers (paper 2)
     aliases: tuple = ()  # other spellings accepted on the command line
 
     @property
@@ -42,34 +42,14 @@ class Method:
     def text_parameter(self) -> str | None:
         "The estimator's constructor parameter that receives the text features."
         return {None: None, "class_names": "class_text_features"}.get(self.text, "text_features")
-
-# %% ../nbs/17_methods.ipynb #6b98a77f
-def signature_defaults(
-    cls_or_fn, # a class (its __init__) or a function
-    skip=(), # parameter names left out
-) -> dict:
-    "Parameter -> default of a constructor or function (keyword parameters only, in order)."
-    fn = cls_or_fn.__init__ if inspect.isclass(cls_or_fn) else cls_or_fn
-    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
-            if p.name not in ("self", *skip) and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-
-CENTERS_RUN_PARAMETERS = ("model", "tokenizer", "device", "progress")  # given by the CLIP model of the run
-
-def consistency_defaults() -> dict:
-    "The consistency filter's parameters: k-hat (None: the paper's rule, `default_consistency_k`) and the threshold."
-    return dict(consistency_k=None, threshold=signature_defaults(consistent_pseudo_labels)["threshold"])
-
-def centers_defaults() -> dict:
-    "`SemanticCenters`' tunable parameters (imported when asked: the centers chapter needs torch)."
-    from laic_nb.centers import SemanticCenters
-    return signature_defaults(SemanticCenters, skip=RUN_PARAMETERS + CENTERS_RUN_PARAMETERS)
-
-@patch(as_prop=True)
-def parameters(self: Method) -> dict:
-    "Every tunable hyper-parameter of the method with its default."
-    out = signature_defaults(self.estimator, skip=RUN_PARAMETERS + tuple(self.fixed))
-    if self.learns_centers: out.update(consistency_defaults(), **centers_defaults())
-    return out
+    @property
+    def needs_clip(self) -> bool:
+        "Whether the estimator reads the run's CLIP model (its constructor has a `model` parameter)."
+        return CLIP_PARAMETER in signature_defaults(self.estimator)
+    @property
+    def parameters(self) -> dict:
+        "Every tunable hyper-parameter of the method with its default."
+        return signature_defaults(self.estimator, skip=RUN_PARAMETERS + tuple(self.fixed))
 
 # %% ../nbs/17_methods.ipynb #fd14b967
 METHODS = {m.name: m for m in (
@@ -81,8 +61,8 @@ METHODS = {m.name: m for m in (
            dict(variant="naive"), "nouns", "tac", "paper 1", estimates_k=True, aliases=("naive",)),
     Method("relational", "k-means on the relational matrix (paper 2, no training)", RelationalKMeans,
            text="nouns", noun_rule="candidates", source="paper 2", fit_split="train"),
-    Method("centers", "relational pseudo-labels + learned semantic centers (paper 2)", RelationalKMeans,
-           text="nouns", noun_rule="candidates", source="paper 2", fit_split="train", learns_centers=True),
+    Method("centers", "relational pseudo-labels + learned semantic centers (paper 2)", RelationalCenters,
+           text="nouns", noun_rule="candidates", source="paper 2", fit_split="train"),
     Method("kmeans", "k-means on image features (image only)", ClipKMeans, aliases=("k-means",)),
     Method("sc", "spectral clustering on image features (image only)", ClipSpectralClustering, estimates_k=True,
            aliases=("spectral",)),
@@ -99,9 +79,10 @@ def check_method(
     "The canonical method name, or one `ValueError` listing the valid ones."
     m = str(method).strip().lower().replace("_", "-")
     m = next((e.name for e in METHODS.values() if m in e.aliases), m)
-    if m not in METHODS: raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if m not in METHODS: raise LaicInputError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     return m
 
+# %% ../nbs/17_methods.ipynb #669d3cab
 def methods_where(
     **flags, # Method attributes and the values they must have
 ) -> tuple:
@@ -117,28 +98,37 @@ def check_params(
     m = METHODS[check_method(method)]
     params = dict(params or {})
     fixed = sorted(set(params) & set(m.fixed))
-    if fixed: raise ValueError(f"method {m.name!r} fixes {', '.join(f'{q}={m.fixed[q]!r}' for q in fixed)}: "
+    if fixed: raise LaicInputError(f"method {m.name!r} fixes {', '.join(f'{q}={m.fixed[q]!r}' for q in fixed)}: "
                                f"choose another method instead")
     unknown = sorted(set(params) - set(m.parameters))
-    if unknown: raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for method {m.name!r}: "
+    if unknown: raise LaicInputError(f"unknown parameter(s) {', '.join(unknown)} for method {m.name!r}: "
                                  f"valid ones are {', '.join(m.parameters)}")
     return params
 
+# %% ../nbs/17_methods.ipynb #a1491906
 def build_estimator(
     method: str, # a method name
     n_clusters=None, # K (None: estimated, for the methods that can)
     text_features=None, # what `METHODS[method].text` says: (M, d), (B, M, d) or class features (K, d)
     random_state=0, # the seed (see `core.check_random_state`)
-    params: dict | None = None, # hyper-parameters (see `Method.parameters`); centers' later stages are ignored here
+    params: dict | None = None, # hyper-parameters (see `Method.parameters`)
+    clip=None, # the run's ClipModel (or a (model, preprocess, tokenizer) triple), for the methods that read it (`needs_clip`)
 ):
     "The unfitted estimator of `method` with its fixed and given parameters."
     m = METHODS[check_method(method)]
     params = check_params(m.name, params)
     own = signature_defaults(m.estimator)
-    kwargs = dict(m.fixed, **{q: v for q, v in params.items() if q in own}, random_state=random_state)
+    kwargs = dict(m.fixed, **params)
+    if "random_state" in own: kwargs["random_state"] = random_state
     if "n_clusters" in own: kwargs["n_clusters"] = n_clusters
     if m.text_parameter: kwargs[m.text_parameter] = text_features
-    return m.estimator(**{q: v for q, v in kwargs.items() if q in own})
+    if m.needs_clip:
+        if clip is None: raise LaicInputError(f"method {m.name!r} learns prompts through a CLIP text encoder: pass clip= (a "
+                                          f"ClipModel whose features these are)")
+        model, _, tokenizer = clip  # a ClipModel, or any (model, preprocess, tokenizer) triple
+        kwargs.update(model=model, tokenizer=tokenizer)
+        kwargs.setdefault("device", getattr(clip, "device", None))
+    return m.estimator(**kwargs)
 
 # %% ../nbs/17_methods.ipynb #fa6d0bcf
 def methods_table() -> str:
@@ -146,6 +136,6 @@ def methods_table() -> str:
     needs = {None: "-", "nouns": "noun features", "prompts": "per-prompt noun features", "class_names": "class names"}
     lines = ["| method | what runs | needs | source |", "|---|---|---|---|"]
     for m in METHODS.values():
-        need = needs[m.text] + (", a CLIP text tower" if m.learns_centers else "")
+        need = needs[m.text] + (", a CLIP text tower" if m.needs_clip else "")
         lines.append(f"| `{m.name}` | {m.description} | {need} | {m.source} |")
     return "\n".join(lines)

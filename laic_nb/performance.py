@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 import numpy as np
 import scipy.sparse as sp
-from .core import check_features, check_same_dim, check_dense_budget, random_seed
-from .ntk import TAU, KNN, SEMANTIC_STORE_BYTES, _default_block, _check_rows_per_task
+from .core import check_features, check_int, check_same_dim, check_dense_budget, random_seed
+from .knn import KNN, _default_block
+from .ntk import TAU, SEMANTIC_STORE_BYTES, _check_rows_per_task
 
 # %% auto #0
 __all__ = ['memory_model', 'flop_model', 'matmul_rate', 'softmax_rows', 'dense_ntk_kernel', 'dense_knn_', 'dense_ntk_reference',
@@ -29,7 +30,7 @@ def memory_model(
     """Bytes the sparse NTK-SC path allocates (RAD too if `n_prompts > 1`), by component, with the totals of the kernel
     stage (`device_peak`: on the GPU when `device` is CUDA) and of the graph, RAD and spectral stages (`host_peak`)."""
     for name, v in dict(n=n, d=d, m=m, knn=knn, n_prompts=n_prompts, n_clusters=n_clusters).items():
-        if isinstance(v, bool) or int(v) != v or int(v) < 1: raise ValueError(f"{name} must be an integer >= 1, got {v}")
+        check_int(v, name, 1)
     n, b = int(n), int(n_prompts)
     tile = _default_block(n, device, block)
     if store_semantic is None: store_semantic = 4 * b * n * m <= SEMANTIC_STORE_BYTES
@@ -247,7 +248,7 @@ def row_task_memory(
 ) -> dict: # bytes by component: a task's device ones and `device_peak`; a node's host ones and `host_peak`; the driver's `driver_edges`; plus `n_tasks`, `rows_per_task`, `block`
     "Bytes of one row-block task of the Ray graph engine on its device, and of one node's host memory."
     for name, v in dict(n=n, d=d, m=m, knn=knn, n_prompts=n_prompts, tasks_per_node=tasks_per_node).items():
-        if isinstance(v, bool) or int(v) != v or int(v) < 1: raise ValueError(f"{name} must be an integer >= 1, got {v}")
+        check_int(v, name, 1)
     n, b = int(n), int(n_prompts)
     tile = _default_block(n, device, block)
     rows = _check_rows_per_task(rows_per_task, n, tile)
@@ -274,7 +275,7 @@ def row_task_flops(
 ) -> dict: # flops of all tasks by term (`flop_model`'s names) and `total`; `per_task` (a task of `rows_per_task` rows), `n_tasks`, `vs_single` (total / the single process's)
     "Floating-point operations of the Ray graph engine's row-block tasks, each scanning all N columns for its rows."
     for name, v in dict(n=n, d=d, m=m, n_prompts=n_prompts).items():
-        if isinstance(v, bool) or int(v) != v or int(v) < 1: raise ValueError(f"{name} must be an integer >= 1, got {v}")
+        check_int(v, name, 1)
     n, b = int(n), int(n_prompts)
     tile = _default_block(n, device, block)
     rows = _check_rows_per_task(rows_per_task, n, tile)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 import torch
-from .core import check_dense_budget, dense_budget_bytes, get_device
+from .core import check_dense_budget, check_int, dense_budget_bytes, get_device
 from .spectral import check_affinity, normalized_affinity, _normalized_affinity
 
 # %% auto #0
@@ -96,8 +96,7 @@ def check_affinities(
 def _check_rad_params(mu, lam, n_outer, n_diffusion):
     if not (np.isfinite(mu) and mu > 0): raise ValueError(f"mu must be > 0 (default 0.1), got {mu}")
     if not (np.isfinite(lam) and lam > 0): raise ValueError(f"lam must be > 0 (default 10.0), got {lam}")
-    for name, v in (("n_outer", n_outer), ("n_diffusion", n_diffusion)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0: raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+    check_int(n_outer, "n_outer", 0); check_int(n_diffusion, "n_diffusion", 0)
 
 # %% ../nbs/11_rad.ipynb #0d49b354
 try: import numba

@@ -12,14 +12,16 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .core import (check_features, check_same_dim, check_dense_budget, l2_normalize, get_device, native_threads,
+from .core import (check_features, check_same_dim, check_n_clusters, check_int, check_random_state, check_dense_budget, l2_normalize, get_device, native_threads,
                           random_seed)
-from .vocab import spherical_kmeans
+from .vocab import spherical_kmeans, _spherical_kmeans
+from .datasets import consistency_class
+from .knn import cosine_knn, _cosine_knn
 from .cluster import validate_images, validate_images_and_text
 
 # %% auto #0
-__all__ = ['PAPER2_FEW_CLUSTERS', 'PAPER2_MANY_CLUSTERS', 'relational_matrix', 'paper2_n_centers', 'candidate_nouns',
-           'RelationalKMeans', 'knn_cosine', 'consistent_pseudo_labels', 'default_consistency_k']
+__all__ = ['relational_matrix', 'paper2_n_centers', 'candidate_nouns', 'RelationalKMeans', 'consistent_pseudo_labels',
+           'default_consistency_k']
 
 # %% ../nbs/14_relational.ipynb #815eba5d
 def relational_matrix(
@@ -36,6 +38,10 @@ def relational_matrix(
         raise ValueError(f"lam must be a positive number (the ridge penalty keeps the system well posed), got {lam}")
     if solve not in ("auto", "text", "feature"):
         raise ValueError(f"solve must be 'auto', 'text' (M x M system) or 'feature' (d x d system), got {solve!r}")
+    return _relational_matrix(x, t, lam, solve)
+
+def _relational_matrix(x, t, lam: float, solve: str = "auto") -> np.ndarray:
+    "`relational_matrix` on trusted float64 rows of one width."
     (n, d), m = x.shape, len(t)
     check_dense_budget(n, m, what="the relational matrix C (N x M)", hint="use fewer candidate nouns (smaller per_center)")
     if solve == "auto": solve = "text" if m <= d else "feature"
@@ -56,8 +62,7 @@ def paper2_n_centers(
     samples_per_center: int = 300,  # TAC's target size of one fine-grained part
 ) -> int:  # k_f, at most N
     "k_f of Sec. 3.1 (TAC's rule): N / 300 fine-grained centers, or 3K when classes average fewer than 300 samples."
-    n, k = int(n_samples), int(n_clusters)
-    if n < 1 or k < 1: raise ValueError(f"n_samples and n_clusters must be >= 1, got {n} and {k}")
+    n, k = check_int(n_samples, "n_samples", 1), check_int(n_clusters, "n_clusters", 1)
     kf = 3 * k if n / k < samples_per_center else int(round(n / samples_per_center))
     return max(1, min(kf, n))
 
@@ -72,8 +77,12 @@ def candidate_nouns(
     x = l2_normalize(check_features(image_features, "image_features"))
     t = l2_normalize(check_features(noun_features, "noun_features"))
     check_same_dim(x, t)
-    if per_center < 1: raise ValueError(f"per_center (gamma) must be >= 1, got {per_center}")
-    labels, _ = spherical_kmeans(x, n_centers, random_state=random_state)
+    check_int(per_center, "per_center", 1, what="gamma, nouns per center"); check_n_clusters(n_centers, len(x), name="n_centers")
+    return _candidate_nouns(x, t, n_centers, per_center, check_random_state(random_state))
+
+def _candidate_nouns(x, t, n_centers: int, per_center: int, rng) -> np.ndarray:
+    "`candidate_nouns` on trusted unit rows of one width and a numpy Generator."
+    labels, _ = _spherical_kmeans(l2_normalize(x), n_centers, 10, 300, rng, 1e-6)
     ids = np.unique(labels)
     centers = l2_normalize(np.stack([x[labels == c].mean(0) for c in ids]))  # Eq. 1, unit length for the cosine
     best, score = np.empty(len(t), dtype=np.int64), np.empty(len(t), dtype=np.float32)
@@ -120,20 +129,19 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit(self,
             X,  # (N, d) image features to fit on (the training split)
             y=None,  # ignored (scikit-learn's signature)
-           ) -> RelationalKMeans:  # the fitted estimator: `labels_`, `representations_` (C), `noun_indices_`, ...
+           ) -> RelationalKMeans:  # the fitted estimator: `labels_`, `representations_` (C), `noun_indices_`, `n_centers_`, `text_features_`, `cluster_centers_`, `inertia_`, `n_features_in_`
         "Select nouns, build `representations_` (the matrix C) and cluster its rows into `labels_`."
         x, t = validate_images_and_text(self, X, self.text_features, needs="text features (the noun embeddings)")
         n = len(x)
-        if not 1 <= self.n_clusters <= n:
-            raise ValueError(f"n_clusters must be between 1 and the number of images ({n}), got {self.n_clusters}")
+        check_n_clusters(self.n_clusters, n)
         if self.filter_nouns:
             self.n_centers_ = self.n_centers or paper2_n_centers(n, self.n_clusters)
-            self.noun_indices_ = candidate_nouns(x, t, self.n_centers_, per_center=self.per_center,
-                                                 random_state=self.random_state)
+            self.noun_indices_ = _candidate_nouns(l2_normalize(x), l2_normalize(t), self.n_centers_, self.per_center,
+                                                  check_random_state(self.random_state))
         else:
             self.n_centers_, self.noun_indices_ = None, np.arange(len(t))
         self.text_features_ = t[self.noun_indices_]
-        self.representations_ = relational_matrix(x, self.text_features_, lam=self.lam)
+        self.representations_ = _relational_matrix(x.astype(np.float64), self.text_features_.astype(np.float64), self.lam)
         with native_threads(n):
             km = KMeans(self.n_clusters, n_init=self.n_init, random_state=random_seed(self.random_state)).fit(self.representations_)
         self.labels_, self.cluster_centers_, self.inertia_ = km.labels_, km.cluster_centers_, km.inertia_
@@ -145,7 +153,7 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         "Rows of C for new images: each is its own ridge problem over the fitted candidate nouns."
         check_is_fitted(self)
         x = l2_normalize(validate_images(self, X, reset=False))
-        return relational_matrix(x, self.text_features_, lam=self.lam)
+        return _relational_matrix(x.astype(np.float64), self.text_features_.astype(np.float64), self.lam)
 
     def predict(self,
                 X,  # (n, d) new images (e.g. the test split)
@@ -156,39 +164,13 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         d2 = (c * c).sum(1)[:, None] - 2 * c @ m.T + (m * m).sum(1)[None]
         return d2.argmin(1)
 
-# %% ../nbs/14_relational.ipynb #fcf566aa
-def knn_cosine(
-    x, # (N, D) rows to compare
-    k: int, # neighbours per row, 1 <= k < N
-    block_size: int | None = None, # rows compared at a time; None: about 256 MB of similarities per block
-    device=None, # torch device; None: a GPU when visible
-) -> tuple[np.ndarray, np.ndarray]: # indices (N, k) and cosine similarities (N, k), most similar first
-    "Each row's `k` nearest other rows by cosine similarity, computed blockwise."
-    import torch
-    x = check_features(x, "x")
-    n = len(x)
-    if not 1 <= k < n: raise ValueError(f"k must satisfy 1 <= k < N (a sample is not its own neighbour): k={k}, N={n}")
-    dev = get_device(device)
-    # about 256 MB of float32 similarities per block unless told otherwise
-    block = block_size or max(1, min(n, 2**26 // n))
-    xt = torch.nn.functional.normalize(torch.from_numpy(x).to(dev), dim=1)
-    idx, sim = np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.float32)
-    with torch.no_grad():
-        for i in range(0, n, block):
-            s = xt[i:i + block] @ xt.T
-            r = torch.arange(s.shape[0], device=dev)
-            s[r, r + i] = -float("inf")
-            v, j = torch.topk(s, k, dim=1)
-            idx[i:i + block], sim[i:i + block] = j.cpu().numpy(), v.cpu().numpy()
-    return idx, sim
-
 # %% ../nbs/14_relational.ipynb #0213795f
 def consistent_pseudo_labels(
     representations, # (N, M) rows whose cosine neighbours are compared (the rows of C)
     labels, # (N,) pseudo-labels
     k: int = 10, # neighbours per sample, 1 <= k < N (k-hat, see `default_consistency_k`)
     threshold: float = 1.0, # theta, the share of neighbours that must agree (1: all of them)
-    block_size: int | None = None, # rows compared at a time (see `knn_cosine`)
+    block_size: int | None = None, # tile side of the neighbour search (see `knn.cosine_knn`)
     device=None, # torch device of the neighbour search
 ) -> tuple[np.ndarray, np.ndarray]: # scores s_i (N,) and the mask s_i >= threshold (N,)
     "Neighbour-consistency scores `s_i` (share of i's k cosine neighbours with i's label) and the mask `s_i >= threshold`."
@@ -199,9 +181,8 @@ def consistent_pseudo_labels(
                          f"({len(c)}), got shape {y.shape}")
     if not 0 <= threshold <= 1: raise ValueError(f"threshold must be in [0, 1] (a share of neighbours), got {threshold}")
     n = len(c)
-    if not 1 <= k < n:
-        raise ValueError(f"k must satisfy 1 <= k < N (a sample is not its own neighbour): k={k}, N={n}; use a smaller k")
-    nbr, _ = knn_cosine(c, k, block_size=block_size, device=device)
+    k = check_int(k, "k", 1, n - 1, f"N - 1 = {n - 1}: a sample is not its own neighbour; use a smaller k")
+    nbr, _ = _cosine_knn(c, k, block_size, device)
     scores = (y[nbr] == y[:, None]).mean(1)
     mask = scores >= threshold - 1e-12
     if not mask.any():
@@ -210,21 +191,16 @@ def consistent_pseudo_labels(
     return scores, mask
 
 # %% ../nbs/14_relational.ipynb #7582cb9c
-PAPER2_FEW_CLUSTERS = ("stl10", "cifar10", "imagenet10", "imagenet-dogs")
-PAPER2_MANY_CLUSTERS = ("flowers102", "cifar100", "dtd", "ucf101")
-
 def default_consistency_k(
-    dataset: str | None = None,  # dataset name (the paper's eight are known), or None
+    dataset: str | None = None,  # dataset name (the paper's eight: their class in `datasets.consistency_class`), or None
     n_clusters: int | None = None,  # K, decides for other datasets (many from 30)
     n_samples: int | None = None,  # N of the filtered split: caps k-hat at N/K - 1
     few: int = 10,  # k-hat with few clusters
     many: int = 5,  # k-hat with many clusters
 ) -> int:  # k-hat
     "The neighbour count of the consistency filter: `few` for few clusters, `many` (smaller) for many."
-    plain = lambda name: name.lower().replace("-", "").replace("_", "").replace(" ", "")  # "CIFAR-100" = "cifar100"
-    key = plain(dataset or "")
-    few_set, many_set = {plain(d) for d in PAPER2_FEW_CLUSTERS}, {plain(d) for d in PAPER2_MANY_CLUSTERS}
-    is_many = key in many_set or (key not in few_set and n_clusters is not None and n_clusters >= 30)
+    known = consistency_class(dataset)  # the paper's datasets, in any spelling
+    is_many = known == "many" or (known is None and n_clusters is not None and n_clusters >= 30)
     k = many if is_many else few
     if n_samples is not None and n_clusters:
         k = min(k, max(1, int(n_samples) // int(n_clusters) - 1))

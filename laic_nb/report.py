@@ -7,9 +7,12 @@ from __future__ import annotations
 import csv, json, math, platform, time
 from pathlib import Path
 import numpy as np
-from .core import l2_normalize
+from .core import LaicInputError, l2_normalize
 from .methods import METHODS
-from .pipeline import PAPER_RESULTS, PAPER_SOURCES, FEATURE_MODE, ClusterRun, method_protocol, item_path
+from .cache import atomic_write_bytes
+from .centers import CENTERS_MODES
+from .datasets import published_results, published_sources
+from .images import item_path
 
 # %% auto #0
 __all__ = ['BENCH_REPORT_KIND', 'versions', 'to_toml', 'write_labels_csv', 'plot_clusters', 'cluster_report',
@@ -37,10 +40,12 @@ def _toml_value(v) -> str:
     if isinstance(v, (list, tuple)): return "[" + ", ".join(_toml_value(x) for x in v if x is not None) + "]"
     raise TypeError(f"cannot write a {type(v).__name__} to TOML: {v!r}")
 
+# %% ../nbs/19_report.ipynb #491de33f
 def _toml_key(k) -> str:
     k = str(k)
     return k if k and all(c.isalnum() or c in "-_" for c in k) else json.dumps(k)
 
+# %% ../nbs/19_report.ipynb #bd46e664
 def to_toml(
     config: dict, # nested dicts of scalars and lists (None values are left out)
     header: str = "", # comment lines written first
@@ -111,7 +116,7 @@ def plot_clusters(
 
 # %% ../nbs/19_report.ipynb #3e15d557
 def cluster_report(
-    run: ClusterRun, # what `cluster_images` returned
+    run, # what `cluster_images` returned (a `pipeline.ClusterRun`, read by its attributes)
     command: str | None = None, # the command line, if any
     outputs: dict | None = None, # paths of the files written
 ) -> dict: # JSON-ready
@@ -122,7 +127,7 @@ def cluster_report(
     return dict(
         command=command, config=run.config,
         method_description=m.description,
-        centers_mode=FEATURE_MODE if m.learns_centers else None,
+        centers_mode=CENTERS_MODES["features"] if m.needs_clip else None,
         weights=clip.weights, random_weights=clip.random_weights, model=clip.describe(),
         unsupervised=r.unsupervised, versions=versions(),
         n_images_found=len(run.images) + len(getattr(run.images, "skipped", [])),
@@ -137,14 +142,21 @@ def cluster_report(
                    chunks_from_cache=run.features.stats.resumed),
         timings_s=run.timings, outputs=outputs or {})
 
+# %% ../nbs/19_report.ipynb #01c14617
+def _json_default(o):
+    "numpy scalars and arrays, and paths, as JSON values (json.dumps's `default`)."
+    if isinstance(o, np.generic): return o.item()
+    if isinstance(o, (np.ndarray, Path)): return o.tolist() if isinstance(o, np.ndarray) else str(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+# %% ../nbs/19_report.ipynb #2b9a1c2f
 def write_cluster_outputs(
-    run: ClusterRun, # what `cluster_images` returned
+    run, # what `cluster_images` returned (a `pipeline.ClusterRun`)
     out, # output folder (created)
     command: str | None = None, # the command line, recorded in the report
     figure: bool = True, # draw clusters.png
 ) -> dict: # the report written to report.json
     "labels.csv, clusters.png, config.toml and report.json of a clustering run, each written atomically."
-    from laic_nb.cache import atomic_write_bytes
     t0 = time.perf_counter()
     out = Path(out).expanduser(); out.mkdir(parents=True, exist_ok=True)
     r, clip = run.result, run.clip
@@ -164,12 +176,7 @@ def write_cluster_outputs(
     atomic_write_bytes(out / "report.json", json.dumps(report, indent=2, default=_json_default).encode())
     return report
 
-def _json_default(o):
-    "numpy scalars and arrays, and paths, as JSON values (json.dumps's `default`)."
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, (np.ndarray, Path)): return o.tolist() if isinstance(o, np.ndarray) else str(o)
-    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
-
+# %% ../nbs/19_report.ipynb #708aa29f
 def cluster_summary(
     report: dict, # from `cluster_report`
 ) -> str: # a few lines for the terminal
@@ -191,8 +198,9 @@ def cluster_summary(
                  + f" in {report['timings_s']['total']:.1f} s")
     return "\n".join(lines)
 
+# %% ../nbs/19_report.ipynb #bb3eaea6
 def features_summary(
-    run: ClusterRun, # `cluster_images(..., method=None)`
+    run, # `cluster_images(..., method=None)` (a `pipeline.ClusterRun`)
 ) -> dict: # JSON-ready
     "What `laic features` reports: rows encoded, cache folder, chunks resumed and computed."
     s, x = run.features.stats, run.features.features
@@ -204,23 +212,26 @@ def features_summary(
 # %% ../nbs/19_report.ipynb #b223c963
 def _fmt(v): return "-" if v is None else f"{v:.1f}"
 
+# %% ../nbs/19_report.ipynb #68d6781d
 def _split(p: dict) -> str: return f"{p['fit_split'] or '-'} / {p['eval_split']}"
 
+# %% ../nbs/19_report.ipynb #cf2b8425
 def method_label(
     m: str, # a method name
     protocol: dict, # its `method_protocol`
 ) -> str:
     "The method's name in tables: zero-shot marked as told the class names, centers with its training mode."
     if not METHODS[m].unsupervised: return f"{m} (told class names)"
-    if METHODS[m].learns_centers: return f"{m}, {protocol['mode_label']}"
+    if METHODS[m].needs_clip: return f"{m}, {protocol['mode_label']}"
     return m
 
+# %% ../nbs/19_report.ipynb #11ea971a
 def results_table(
     raw: dict, # what `run_benchmark` returned
 ) -> str: # markdown
     "Markdown table: measured NMI / ACC / ARI (mean±std, %) beside the papers' figures, with each method's fit / eval split."
     dataset, n_train, n_test = raw["dataset"], raw.get("n_train"), raw["n_test"]
-    paper = PAPER_RESULTS.get(dataset, {})
+    paper = published_results().get(dataset, {})
     splits = f"train split {n_train} images, test split {n_test} images" if n_train else f"test split, {n_test} images"
     lines = [f"### {dataset} ({splits}) - {raw['model_name']}, weights: {raw['weights']}", "",
              "| method | fitted on / evaluated on | NMI | ACC | ARI | paper NMI | paper ACC | paper ARI | seconds |",
@@ -240,11 +251,13 @@ def results_table(
               "positive nouns for the NTK methods and tac-notrain, the second paper's candidate nouns for relational "
               "and centers."]
     if any(r["protocol"].get("mode") == "features" for r in raw["methods"].values()):
-        lines += ["", f"centers ran in {FEATURE_MODE}: not the paper's image-mode training."]
-    srcs = sorted({PAPER_SOURCES[m] for m in raw["methods"] if m in paper})
+        lines += ["", f"centers ran in {CENTERS_MODES['features']}: not the paper's image-mode training."]
+    sources = published_sources()
+    srcs = sorted({sources[m] for m in raw["methods"] if m in paper})
     if srcs: lines += ["", "Paper figures: " + "; ".join(srcs) + " (CLIP ViT-B/32)."]
     return "\n".join(lines)
 
+# %% ../nbs/19_report.ipynb #37410c11
 def format_synthetic(
     rows: dict, # `synthetic_benchmark`'s {method: (aggregated metrics, mean seconds)}
     title: str, # the table's title (say it is synthetic)
@@ -253,25 +266,27 @@ def format_synthetic(
     lines = [f"**{title}**", "", "| method | NMI | ACC | ARI | seconds |", "|---|---|---|---|---|"]
     for m, (agg, sec) in rows.items():
         cells = [f"{100 * agg[q][0]:.1f}±{100 * agg[q][1]:.1f}" for q in ("nmi", "acc", "ari")]
-        lines.append(f"| {method_label(m, method_protocol(m, 'features'))} | " + " | ".join(cells) + f" | {sec:.2f} |")
+        lines.append(f"| {method_label(m, dict(mode_label=CENTERS_MODES['features']))} | " + " | ".join(cells) + f" | {sec:.2f} |")
     return "\n".join(lines)
 
 # %% ../nbs/19_report.ipynb #17e78432
 BENCH_REPORT_KIND = "laic bench report"
 
+# %% ../nbs/19_report.ipynb #29352780
 def read_bench_report(
     path, # the report.json beside the tables
 ) -> dict:
-    "The bench report already at `path` (to add datasets to), or a new one; `ValueError` if the file is not one."
+    "The bench report already at `path` (to add datasets to), or a new one; `LaicInputError` if the file is not one."
     path = Path(path)
     if not path.exists(): return dict(kind=BENCH_REPORT_KIND, datasets={})
     try: rep = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e: raise ValueError(f"{path} exists but is not readable JSON ({e}): move it or pass --out elsewhere")
+    except (OSError, ValueError) as e: raise LaicInputError(f"{path} exists but is not readable JSON ({e}): move it or pass --out elsewhere")
     if not isinstance(rep, dict) or rep.get("kind") != BENCH_REPORT_KIND:
-        raise ValueError(f"{path} exists and is not a laic bench report: move it or pass --out to another folder")
+        raise LaicInputError(f"{path} exists and is not a laic bench report: move it or pass --out to another folder")
     rep.setdefault("datasets", {})
     return rep
 
+# %% ../nbs/19_report.ipynb #e718d0bd
 def bench_report_entry(
     raw: dict,  # the raw results of run_benchmark
     table_path,  # where the markdown table was written
@@ -279,7 +294,7 @@ def bench_report_entry(
     config: dict,  # the resolved configuration of the run
 ) -> dict:  # JSON-ready: per method the splits of noun selection, fitting and evaluation, the centers' mode, metrics
     "One dataset's entry of the bench report.json."
-    methods, paper = {}, PAPER_RESULTS.get(raw["dataset"], {})
+    methods, paper = {}, published_results().get(raw["dataset"], {})
     for m, r in raw["methods"].items():
         methods[m] = dict(r["protocol"], description=r["description"], unsupervised=r["unsupervised"],
                           paper=dict(zip(("nmi", "acc", "ari"), paper[m])) if m in paper else None,

@@ -7,9 +7,10 @@ from __future__ import annotations
 import math, time
 import numpy as np
 import torch
-from .core import check_features, check_option, check_random_state, native_threads, random_seed, get_device, RAY_EXTRA
+from .core import check_features, check_int, check_option, check_random_state, native_threads, random_seed, get_device, RAY_EXTRA
 from . import ntk
-from .ntk import TAU, KNN, check_tau, check_knn, knn_graph, ntk_topk, _check_pair, _torch_dtype, _semantic_probs_t
+from .knn import KNN, check_knn, knn_graph, _torch_dtype
+from .ntk import TAU, check_tau, ntk_topk, _check_pair, _semantic_probs_t
 from .spectral import spectral_clustering
 from .metrics import evaluate
 from .performance import memory_model, row_task_memory, row_task_flops
@@ -27,9 +28,7 @@ CHUNK_FLOATS = 2**24  # entries of one working block (64 MB in float32): sets th
 
 def _check_count(value, name: str, n: int, what: str) -> int:
     "`value` as an int in [1, n - 1]; one `ValueError` naming `what` otherwise."
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value < n:
-        raise ValueError(f"{name} must be an integer in [1, N - 1 = {n - 1}] ({what}), got {value!r}")
-    return int(value)
+    return check_int(value, name, 1, n - 1, f"N - 1 = {n - 1}: {what}")
 
 def top_nouns(
     image_features, # (N, d) image features
@@ -40,8 +39,7 @@ def top_nouns(
     "Each image's `top` most probable nouns under $\\mathrm{softmax}(T x_i/\\tau)$ (any $\\tau$: the order of the logits)."
     x, t = _check_pair(image_features, text_features)
     m = len(t)
-    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= m:
-        raise ValueError(f"top must be an integer in [1, M = {m}] (nouns kept per image), got {top!r}")
+    check_int(top, "top", 1, m, f"M = {m}: nouns kept per image")
     out = np.empty((len(x), int(top)), dtype=np.int64)
     step = max(1, CHUNK_FLOATS // m)
     with torch.no_grad(), native_threads(len(x)):
@@ -373,7 +371,7 @@ def candidate_plot(
     return ax
 
 # %% ../nbs/31_scale.ipynb #4bae79a4
-SCALE_CASES = (  # (name, N images, K classes, M nouns = 5 k_f, DESIGN.md section 1)
+SCALE_CASES = (  # (name, N images, K classes, M nouns = 5 k_f: TAC's k_f centers x 5 nouns each, as paper 1 uses them)
     ("ImageNet-1K", 1_281_167, 1_000, 5 * 4_271),  # TAC's k_f = 4271 (resources/profiles.toml)
     ("ImageNet-21K", 14_197_122, 21_841, 146_347),  # 5 x 3K nouns exceed the WordNet vocabulary: all of its 146,347
     ("100M images, ImageNet-1K's classes", 100_000_000, 1_000, 5 * 4_271),  # a scale test with ImageNet-1K's nouns
@@ -393,7 +391,7 @@ def candidate_flops(
 ) -> dict: # flops by term, and `total`
     "Floating-point operations of FAISS IVF candidates and the exact re-rank, $S$ of the candidates recomputed per pair (the worst case)."
     for name, v in dict(n=n, d=d, m=m, n_prompts=n_prompts, n_candidates=n_candidates, nprobe=nprobe).items():
-        if isinstance(v, bool) or int(v) != v or int(v) < 1: raise ValueError(f"{name} must be an integer >= 1, got {v}")
+        check_int(v, name, 1)
     n, b, c = float(n), int(n_prompts), int(n_candidates)
     nlist = nlist or max(1, round(4 * math.sqrt(n)))
     out = {"ivf_train": 2.0 * 25 * min(n, 256 * nlist) * nlist * d,  # FAISS's k-means: 25 iterations, <= 256 points per list

@@ -8,15 +8,17 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
-from .core import check_features, check_option, check_random_state, native_threads
-from .ntk import TAU, KNN, ntk_affinity, check_tau, check_graph
+from .core import check_features, check_int, check_option, check_random_state, native_threads
+from .knn import KNN, check_graph
+from .ntk import TAU, ntk_affinity, check_tau
 from .spectral import check_affinity, top_eigenpairs, row_normalize, discretize
 
 # %% auto #0
-__all__ = ['DIFFUSION_TIME', 'DIFFUSION_FLOOR', 'K_DIFFUSION_TIME', 'CRITERIA', 'LOWER_IS_BETTER', 'DEFAULT_CRITERION', 'TAUS',
-           'cosine_silhouette', 'davies_bouldin', 'calinski_harabasz', 'adaptive_diffusion_time',
-           'check_diffusion_time', 'diffusion_embedding', 'labels_for_k', 'bootstrap_stability', 'check_criterion',
-           'candidate_ks', 'KCriteria', 'criteria_table', 'select_n_clusters', 'TauSelection', 'select_tau']
+__all__ = ['ROW_BLOCK', 'DIFFUSION_TIME', 'DIFFUSION_FLOOR', 'K_DIFFUSION_TIME', 'CRITERIA', 'LOWER_IS_BETTER',
+           'DEFAULT_CRITERION', 'TAUS', 'cosine_silhouette', 'davies_bouldin', 'calinski_harabasz',
+           'adaptive_diffusion_time', 'check_diffusion_time', 'diffusion_embedding', 'labels_for_k',
+           'bootstrap_stability', 'check_criterion', 'candidate_ks', 'KCriteria', 'criteria_table', 'select_n_clusters',
+           'TauSelection', 'select_tau']
 
 # %% ../nbs/12_selection.ipynb #115d931c
 def _cluster_index(labels, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,13 +34,19 @@ def _cluster_sums(x: np.ndarray, lab: np.ndarray, n_clusters: int) -> np.ndarray
     member = sp.csr_matrix((np.ones(len(lab)), (np.arange(len(lab)), lab)), shape=(len(lab), n_clusters))
     return np.asarray(member.T @ x)
 
+ROW_BLOCK = 65536  # rows per block of the indices' N x d temporaries
+
+def _float_rows(x) -> np.ndarray:
+    "The rows as given in float64, else as float32: the indices accumulate in float64 without a float64 copy of X."
+    return check_features(x, "x", dtype=np.float64 if getattr(x, "dtype", None) == np.float64 else np.float32)
+
 def cosine_silhouette(
     x, # (N, d) points, compared by cosine distance (zero rows are at distance 1 from every point)
     labels, # (N,) cluster of each row, any integer ids
     block: int = 4096, # rows per block: memory is block x C floats
 ) -> float: # mean silhouette in [-1, 1]; -1 for a single cluster
     "Exact mean silhouette under cosine distance in $O(NCd)$: distances to a cluster are dot products with its sum."
-    x = row_normalize(check_features(x, "x", dtype=np.float64))
+    x = row_normalize(_float_rows(x))
     lab, sizes = _cluster_index(labels, len(x))
     if len(sizes) < 2: return -1.0
     sums = _cluster_sums(x, lab, len(sizes))
@@ -68,10 +76,14 @@ def davies_bouldin(
     labels, # (N,) cluster of each row
 ) -> float: # the index, >= 0, lower is better; inf for a single cluster
     "Davies–Bouldin index: mean over clusters of the worst (spread_i + spread_j) / |c_i - c_j|."
-    x = check_features(x, "x", dtype=np.float64)
+    x = _float_rows(x)
     lab, sizes, centers = _centers(x, labels)
     if len(sizes) < 2: return float("inf")
-    spread = np.bincount(lab, weights=np.linalg.norm(x - centers[lab], axis=1)) / sizes
+    spread = np.zeros(len(sizes))
+    for i in range(0, len(x), ROW_BLOCK):  # blockwise: no N x d float64 temporary
+        d = np.linalg.norm(x[i:i + ROW_BLOCK] - centers[lab[i:i + ROW_BLOCK]], axis=1)
+        spread += np.bincount(lab[i:i + ROW_BLOCK], weights=d, minlength=len(sizes))
+    spread /= sizes
     sq = (centers**2).sum(1)
     dist = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * centers @ centers.T, 0))
     np.fill_diagonal(dist, 0)
@@ -84,12 +96,12 @@ def calinski_harabasz(
     labels, # (N,) cluster of each row
 ) -> float: # the index, >= 0, higher is better; 0 for a single cluster
     "Calinski–Harabasz index: between-cluster dispersion / (C - 1) over within-cluster dispersion / (N - C)."
-    x = check_features(x, "x", dtype=np.float64)
+    x = _float_rows(x)
     lab, sizes, centers = _centers(x, labels)
     n, c = len(x), len(sizes)
     if c < 2: return 0.0
-    between = float((sizes * ((centers - x.mean(0)) ** 2).sum(1)).sum())
-    within = float(((x - centers[lab]) ** 2).sum())
+    between = float((sizes * ((centers - x.mean(0, dtype=np.float64)) ** 2).sum(1)).sum())
+    within = sum(float(((x[i:i + ROW_BLOCK] - centers[lab[i:i + ROW_BLOCK]]) ** 2).sum()) for i in range(0, len(x), ROW_BLOCK))
     return 1.0 if within == 0 else between * (n - c) / (within * (c - 1))
 
 # %% ../nbs/12_selection.ipynb #63b8d80c
@@ -167,8 +179,7 @@ def bootstrap_stability(
     ks, labels = np.asarray(ks), np.asarray(labels)
     n = a.shape[0]
     if labels.shape != (len(ks), n): raise ValueError(f"labels must have shape (len(ks), N) = {(len(ks), n)}, got {labels.shape}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be an integer >= 1, got {n_boot!r}")
+    check_int(n_boot, "n_boot", 1)
     m = int(round(subsample * n))
     if not 0 < subsample < 1 or m <= ks.max(): 
         raise ValueError(f"subsample must be in (0, 1) and keep more than max(ks) = {ks.max()} of the N = {n} nodes, got {subsample!r}")
@@ -200,8 +211,7 @@ def candidate_ks(
 ) -> np.ndarray: # sorted unique candidates, each in [2, N - 1]
     "The candidate numbers of clusters: `ks` if given, else `k_min..k_max`."
     if ks is None:
-        for name, v in (("k_min", k_min), ("k_max", k_max)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)): raise ValueError(f"{name} must be an integer, got {v!r}")
+        check_int(k_min, "k_min"); check_int(k_max, "k_max")
         if not 2 <= k_min <= k_max <= n - 1:
             raise ValueError(f"need 2 <= k_min <= k_max <= N - 1 = {n - 1}, got k_min={k_min}, k_max={k_max}")
         return np.arange(k_min, k_max + 1)
@@ -343,8 +353,7 @@ def select_tau(
         k_table = criteria_table(ref, k_min, k_max, ks, (check_criterion(criterion),), diffusion_time=k_diffusion_time,
                                  diffusion_floor=diffusion_floor, random_state=random_state)
         n_clusters = k_table.best(criterion)
-    elif isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 2 <= n_clusters <= n - 1:
-        raise ValueError(f"n_clusters must be None or an integer in [2, N - 1 = {n - 1}], got {n_clusters!r}")
+    else: check_int(n_clusters, "n_clusters", 2, n - 1, f"N - 1 = {n - 1}; or None to choose it")
     dim = int(min(n - 1, max(n_clusters, k_max if ks is None else max(ks))))
     labels, spaces = [], []
     with native_threads(n):

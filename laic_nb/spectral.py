@@ -10,15 +10,15 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh, LinearOperator
 from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import KMeans
-from .core import check_random_state, random_seed, native_threads
-from .ntk import KNN
+from .core import check_int, check_n_clusters, check_random_state, random_seed, native_threads
+from .knn import KNN, kernel_topk, knn_graph
 
 MAX_CLUSTERS = 20  # largest K the eigengap considers unless told: the one default of every auto-K path
 
 # %% auto #0
-__all__ = ['MAX_CLUSTERS', 'ASSIGN_LABELS', 'check_affinity', 'check_n_clusters', 'normalized_affinity', 'top_eigenpairs',
-           'row_normalize', 'spectral_embedding', 'planted_partition', 'discretize', 'spectral_clustering',
-           'estimate_n_clusters', 'cosine_knn_affinity']
+__all__ = ['MAX_CLUSTERS', 'ASSIGN_LABELS', 'check_affinity', 'normalized_affinity', 'top_eigenpairs', 'row_normalize',
+           'spectral_embedding', 'planted_partition', 'discretize', 'spectral_clustering', 'estimate_n_clusters',
+           'cosine_knn_affinity']
 
 # %% ../nbs/10_spectral.ipynb #85ff97eb
 def _dense_asymmetry(a: np.ndarray, block: int = 2048) -> float:
@@ -55,16 +55,6 @@ def check_affinity(
     if asym > rtol * max(scale, 1e-300):
         raise ValueError(f"{name} is not symmetric (max |A - A^T| = {asym:.3g}): symmetrise it, e.g. (A + A.T) / 2")
     return a
-
-def check_n_clusters(
-    n_clusters, # the number of clusters asked for
-    n: int, # N, the number of points
-) -> int: # `n_clusters` as an int
-    "`ValueError` unless `n_clusters` is an integer with 1 <= n_clusters <= n (1: every point in one cluster)."
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)):
-        raise ValueError(f"n_clusters must be an integer, got {n_clusters!r}")
-    if not 1 <= n_clusters <= n: raise ValueError(f"n_clusters must satisfy 1 <= n_clusters <= N = {n}, got {n_clusters}")
-    return int(n_clusters)
 
 # %% ../nbs/10_spectral.ipynb #e55744d8
 def _normalized_affinity(a):
@@ -178,9 +168,8 @@ def top_eigenpairs(
     "Largest `n_components` eigenpairs (descending) of $D^{-1/2}AD^{-1/2}$ (of `affinity` if `normalized`), component by component; components under `min_component_size` nodes are left out (zero rows)."
     a = check_affinity(affinity)
     n, k = a.shape[0], n_components
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
-        raise ValueError(f"n_components must be an integer in [1, N = {n}], got {k!r}")
-    return _top_eigenpairs(a, int(k), random_state, normalized, tol, min_component_size)
+    k = check_int(k, "n_components", 1, n, f"N = {n}")
+    return _top_eigenpairs(a, k, random_state, normalized, tol, min_component_size)
 
 def row_normalize(
     e: np.ndarray, # (N, K) embedding
@@ -286,11 +275,6 @@ def _eigengap(vals: np.ndarray) -> int:
     gaps = vals[1:-1] - vals[2:]  # gaps[j] = lambda_{j+2} - lambda_{j+3}: choosing k = j + 2 clusters
     return int(np.argmax(gaps)) + 2
 
-def _check_max_clusters(max_clusters, n: int) -> int:
-    if isinstance(max_clusters, bool) or not isinstance(max_clusters, (int, np.integer)) or not 2 <= max_clusters <= n - 1:
-        raise ValueError(f"max_clusters must be an integer in [2, N - 1 = {n - 1}], got {max_clusters!r}")
-    return int(max_clusters)
-
 def estimate_n_clusters(
     affinity, # (N, N) symmetric nonnegative graph, sparse or dense
     max_clusters: int = MAX_CLUSTERS, # largest K considered, 2 <= max_clusters <= N - 1
@@ -301,7 +285,7 @@ def estimate_n_clusters(
     "Number of clusters by the largest eigengap of $D^{-1/2}AD^{-1/2}$, searched in [2, max_clusters]."
     a = check_affinity(affinity)
     n = a.shape[0]
-    max_clusters = _check_max_clusters(max_clusters, n)
+    max_clusters = check_int(max_clusters, "max_clusters", 2, n - 1, f"N - 1 = {n - 1}")
     if min_component_size is None: min_component_size = max(2, n // (10 * max_clusters))
     vals, _ = _top_eigenpairs(a, max_clusters + 1, random_state, min_component_size=min_component_size)
     k = _eigengap(vals)
@@ -324,8 +308,7 @@ def cosine_knn_affinity(
     features, # (N, d) image features
     knn: int = KNN, # neighbours per image
     graph: str = "union", # "union" (either direction) or "mutual" (both)
-    **kwargs, # passed to `laic_nb.ntk.kernel_topk` (device, block_size, ...)
+    **kwargs, # passed to `laic_nb.knn.kernel_topk` (device, block_size, ...)
 ) -> sp.csr_matrix: # the symmetric kNN graph, negatives clipped
     "Image-only kNN graph on cosine similarity, the NTK graph without nouns."
-    from laic_nb.ntk import kernel_topk, knn_graph
     return knn_graph(*kernel_topk(features, None, knn, **kwargs), graph=graph)

@@ -8,13 +8,13 @@ import gzip, os, shutil, tempfile, warnings
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
-from .core import check_features, check_same_dim, check_random_state, l2_normalize
+from .core import LaicInputError, check_features, check_same_dim, check_random_state, check_int, check_n_clusters, l2_normalize
 
 # %% auto #0
-__all__ = ['RESOURCES', 'NOUNS_FILE', 'LEXNAMES', 'TAC_N_ROWS', 'VOCABULARIES', 'PROMPT_TEMPLATES', 'N_CENTERS',
-           'build_wordnet_nouns_file', 'wordnet_nouns', 'noun_synsets', 'noun_counts', 'most_common_nouns', 'tac_nouns',
-           'clean_nouns', 'named_vocabulary', 'prompts_for', 'spherical_kmeans', 'select_positive_nouns',
-           'default_n_centers']
+__all__ = ['RESOURCES', 'NOUNS_FILE', 'LEXNAMES', 'TAC_N_ROWS', 'VOCABULARIES', 'PROMPT_TEMPLATES', 'build_wordnet_nouns_file',
+           'wordnet_nouns', 'noun_synsets', 'noun_counts', 'most_common_nouns', 'tac_nouns', 'clean_nouns',
+           'named_vocabulary', 'prompts_for', 'spherical_kmeans', 'select_positive_nouns', 'default_n_centers',
+           'nearest_nouns']
 
 # %% ../nbs/08_vocab.ipynb #24ec4f01
 RESOURCES = Path(__file__).parent / "resources" if "__file__" in globals() else Path("../laic_nb/resources")
@@ -93,7 +93,7 @@ def most_common_nouns(
     total, first = {}, {}
     for i, (w, c) in enumerate(zip(lemma, count)):
         total[w] = total.get(w, 0) + int(c); first.setdefault(w, i)
-    if n < 1: raise ValueError(f"n must be >= 1, got {n}")
+    check_int(n, "n", 1)
     return sorted(total, key=lambda w: (-total[w], first[w]))[:n]
 
 # %% ../nbs/08_vocab.ipynb #b58f7491
@@ -115,7 +115,7 @@ def named_vocabulary(
     "The noun list called `name`."
     key = str(name).strip().lower()
     if key not in VOCABULARIES:
-        raise ValueError(f"unknown vocabulary {name!r}: choose one of {', '.join(VOCABULARIES)}")
+        raise LaicInputError(f"unknown vocabulary {name!r}: choose one of {', '.join(VOCABULARIES)}")
     return VOCABULARIES[key]()
 
 # %% ../nbs/08_vocab.ipynb #7e3f67ed
@@ -183,10 +183,11 @@ def spherical_kmeans(
 ):
     "Spherical k-means (cosine), best of `n_init` k-means++ starts: (labels, unit centers). Empty clusters are re-seeded."
     x = l2_normalize(check_features(x, "features"))
-    if not 1 <= n_clusters <= len(x):
-        raise ValueError(f"n_clusters={n_clusters} must be between 1 and the number of samples ({len(x)})")
-    if n_init < 1 or n_iter < 0: raise ValueError(f"n_init must be >= 1 and n_iter >= 0, got {n_init}, {n_iter}")
-    rng = check_random_state(random_state)
+    check_n_clusters(n_clusters, len(x)); check_int(n_init, "n_init", 1); check_int(n_iter, "n_iter", 0)
+    return _spherical_kmeans(x, n_clusters, n_init, n_iter, check_random_state(random_state), tol)
+
+def _spherical_kmeans(x, n_clusters: int, n_init: int, n_iter: int, rng, tol: float):
+    "`spherical_kmeans` on trusted unit float32 rows with a numpy Generator."
     gram = x @ x.T if len(x) <= _GRAM_MAX and n_clusters > 1 else None  # shared by all restarts' seeding
     best, best_fit = None, -np.inf
     for _ in range(n_init):
@@ -210,9 +211,15 @@ def select_positive_nouns(
     x = l2_normalize(check_features(image_features, "image_features"))
     t = check_features(noun_features, "noun_features")
     check_same_dim(x, t)
-    if per_center < 1: raise ValueError(f"per_center must be >= 1, got {per_center}")
+    check_n_clusters(n_centers, len(x), name="n_centers"); check_int(per_center, "per_center", 1)
+    check_int(n_init, "n_init", 1); check_int(n_iter, "n_iter", 0)
     if temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
-    labels, _ = spherical_kmeans(x, n_centers, n_init=n_init, n_iter=n_iter, random_state=random_state)
+    return _select_positive_nouns(x, t, n_centers, per_center, check_random_state(random_state), temperature, n_init, n_iter)
+
+def _select_positive_nouns(x, t, n_centers: int, per_center: int, rng, temperature: float = 1.0, n_init: int = 10,
+                           n_iter: int = 300) -> np.ndarray:
+    "`select_positive_nouns` on trusted inputs: unit float32 image rows, float32 noun rows of the same width, a Generator."
+    labels, _ = _spherical_kmeans(l2_normalize(x), n_centers, n_init, n_iter, rng, 1e-6)
     centers = l2_normalize(_cluster_sums(x, labels, n_centers))  # as TAC: normalised means of the final labels
     t = l2_normalize(t)
     best, score = np.empty(len(t), dtype=np.int64), np.empty(len(t), dtype=np.float32)
@@ -228,17 +235,31 @@ def select_positive_nouns(
     return np.sort(np.concatenate(keep))
 
 # %% ../nbs/08_vocab.ipynb #e27acd97
-N_CENTERS = {"cifar10": 167, "cifar20": 167, "cifar100": 167, "stl10": 17, "imagenet10": 43, "imagenet-dogs": 65,
-             "dtd": 141, "ucf101": 303, "imagenet": 4271, "imagenet1k": 4271}
-
 def default_n_centers(
-    dataset: str | None = None,    # a dataset name the papers report (cifar10, stl10, dtd, ...), or None
+    n_clusters: int,  # K
     n_samples: int | None = None,  # number of images: k_f never exceeds it
-    n_clusters: int | None = None, # K, for the 3K rule on other data
 ) -> int:
-    "The papers' k_f for a known dataset, else 3 x n_clusters; never more than n_samples."
-    key = (dataset or "").lower().replace("_", "-")
-    if key in N_CENTERS: k = N_CENTERS[key]
-    elif n_clusters is not None: k = 3 * n_clusters
-    else: raise ValueError(f"unknown dataset {dataset!r} and no n_clusters: pass n_clusters to use the 3K rule")
+    "k_f for data without a published value: 3 x n_clusters, never more than n_samples."
+    k = 3 * check_int(n_clusters, "n_clusters", 1)
     return max(1, min(k, n_samples)) if n_samples is not None else k
+
+# %% ../nbs/08_vocab.ipynb #92a3b086
+def nearest_nouns(
+    centers, # (K, d) directions in CLIP space
+    noun_features, # (M, d) noun features of the same model
+    nouns, # the M nouns
+    top: int = 3, # names per direction
+) -> list[list[str]]: # per direction, its `top` most similar distinct nouns
+    "The `top` distinct nouns most similar (cosine) to each direction."
+    c = l2_normalize(check_features(centers, "centers"))
+    t = l2_normalize(check_features(noun_features, "noun_features"))
+    check_same_dim(c, t)
+    if len(nouns) != len(t): raise ValueError(f"{len(nouns)} nouns but {len(t)} noun feature rows")
+    out = []
+    for row in c @ t.T:
+        names = []
+        for j in np.argsort(-row, kind="stable"):
+            if nouns[j] not in names: names.append(nouns[j])
+            if len(names) == top: break
+        out.append(names)
+    return out

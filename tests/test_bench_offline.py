@@ -4,9 +4,10 @@ through torchvision's reader, the features are cached and a second run resumes f
 method runs, and the markdown table and report.json are written with the papers' figures beside the measured ones.
 The same on a generated ImageNet-style root (train/<wnid>/, val/<wnid>/ of tiny JPEGs, no devkit): ImageNet-10 reads
 its classes from the folders, `laic bench --dataset imagenet10` runs, and ImageNet-V2 without the ImageNet root fails
-in one line. Also: the backbone table against open_clip's registry and the profiles against the library's defaults.
+in one line. Also: the backbone table against open_clip's registry, the profiles against the library's defaults, and the
+resources' sources.
 
-Nothing here reads ../shared or the network: sockets are closed for the whole module."""
+Nothing here reads files outside the repository or the network: sockets are closed for the whole module."""
 import json
 import pickle
 import socket
@@ -83,7 +84,7 @@ def bench_runs(cifar_root, tmp_path_factory):
 
 
 def test_bench_runs_every_default_method(bench_runs):
-    from laic_nb.pipeline import DEFAULT_BENCH_METHODS
+    from laic_nb.benchmark import DEFAULT_BENCH_METHODS
     rep = bench_runs[0][0][2]
     entry = rep["datasets"]["cifar10"]
     assert list(entry["methods"]) == list(DEFAULT_BENCH_METHODS)
@@ -105,11 +106,11 @@ def test_second_run_resumes_from_the_cache(bench_runs):
 
 
 def test_table_has_the_papers_figures_beside_the_measured(bench_runs):
-    from laic_nb.pipeline import PAPER_RESULTS
+    from laic_nb.datasets import published_results
     runs, out = bench_runs
     table = out.read_text()
     assert "| paper NMI | paper ACC | paper ARI |" in table and "Random weights" in table
-    for m, figures in PAPER_RESULTS["cifar10"].items():
+    for m, figures in published_results()["cifar10"].items():
         row = next(line for line in table.splitlines() if line.startswith(f"| {m}"))
         assert " | ".join("-" if v is None else f"{v:.1f}" for v in figures) in row, row
     assert table.strip() in runs[1][0]  # printed too
@@ -164,13 +165,38 @@ def test_backbones_are_in_open_clips_registry():
 
 
 def test_profiles_agree_with_the_library_defaults():
-    "The profiles' defaults and k_f are the ones vocab and ntk use today (one truth until vocab reads the file)."
-    from laic_nb.datasets import benchmark_profile, canonical_dataset
+    "The profiles' defaults are the ones vocab and ntk use: tau = ntk.TAU, and 3K centers where no k_f is published."
+    from laic_nb.datasets import DATASET_CARDS, benchmark_profile
     from laic_nb.ntk import TAU
-    from laic_nb.vocab import N_CENTERS
-    for name, k_f in N_CENTERS.items():
-        p = benchmark_profile(name)
-        assert (p["n_centers"], p["tau"]) == (k_f, TAU), (canonical_dataset(name), p)
+    from laic_nb.vocab import default_n_centers
+    profiles = tomllib.loads((REPO / "laic_nb" / "resources" / "profiles.toml").read_text())["profile"]
+    published = {p["dataset"] for p in profiles if "n_centers" in p and "model" not in p}
+    assert published == {"cifar10", "cifar20", "cifar100", "stl10", "imagenet10", "imagenet-dogs", "dtd", "ucf101", "imagenet"}
+    for name, card in DATASET_CARDS.items():
+        p = benchmark_profile(name + ":fog:3" * bool(card.parameters))  # ImageNet-C names a corruption and severity
+        assert p["tau"] == TAU, (name, p)
+        if name not in published and not (name.startswith("imagenet-") and name != "imagenet-dogs"):  # the variants: ImageNet's
+            assert p["n_centers"] == default_n_centers(card.n_classes), (name, p)
+
+
+def test_resources_cite_papers_not_notes():
+    "Every source in the resources names a paper, its table or section, or the reference code: none cites design notes."
+    for name in ("profiles.toml", "backbones.toml", "dataset_facts.toml", "class_subsets.toml"):
+        text = (REPO / "laic_nb" / "resources" / name).read_text()
+        assert "DESIGN.md" not in text and "../shared" not in text, name
+
+
+def test_dataset_facts_give_each_value_its_source():
+    "The consistency classes and the published figures: every value with its source, as the readers return them."
+    from laic_nb.datasets import consistency_class, published_results, published_sources
+    facts = tomllib.loads((REPO / "laic_nb" / "resources" / "dataset_facts.toml").read_text())
+    for name, d in facts["dataset"].items():
+        assert ("consistency" in d) == bool(d.get("consistency_source")), name
+        assert all(f["source"] for f in d.get("published", {}).values()), name
+    assert [n for n in facts["dataset"] if consistency_class(n) == "few"] == ["stl10", "cifar10", "imagenet10", "imagenet-dogs"]
+    assert [n for n in facts["dataset"] if consistency_class(n) == "many"] == ["dtd", "ucf101", "flowers102", "cifar100"]
+    assert published_results()["imagenet-dogs"]["centers"] == (86.2, 88.0, 82.6)
+    assert set(published_sources()) == {m for methods in published_results().values() for m in methods}
 
 
 IMAGENET_PER_CLASS = {"train": 3, "val": 2}  # images per ImageNet-10 class and split: 30 train, 20 test
@@ -207,7 +233,7 @@ def test_imagenet10_reads_its_classes_from_the_folders(imagenet_root):
 
 def test_bench_on_a_generated_imagenet_root(imagenet_root, tmp_path):
     "`laic bench --dataset imagenet10` end to end on the generated root: every default method, K = 10."
-    from laic_nb.pipeline import DEFAULT_BENCH_METHODS
+    from laic_nb.benchmark import DEFAULT_BENCH_METHODS
     out = tmp_path / "out" / "imagenet10.md"
     code, _, err = run_cli("bench", "--dataset", "imagenet10", "--root", imagenet_root, *TINY, "--cache", tmp_path / "cache",
                            "--out", out)

@@ -1,7 +1,7 @@
-"""Tests of the book builder, `tools/book.py`.
+"""Tests of the book builder, `tools/book.py`, and of its reader-side checks, `tools/book_check.py`.
 
 The small tests check each step on its own: the table of contents, the MathJax copy, the page form of a toy notebook
-made in a child process as in a real build, the output scrubbing and the static page checks.
+made in a child process as in a real build, the output scrubbing and the static page checks (`tools/book_check.py`).
 
 `test_book_in_a_browser` builds the whole site as `make book` does (executing every chapter on the CPU; pages cached
 under .cache/book/ are reused when neither the notebook nor the code changed), then loads the index, the NTK chapter
@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tools/ is a folder of the repository, not an installed package
 
 from tools.book import (BOOK_PARTS, MATHJAX_COMPONENT, _clean_output, _clean_text, _md_output, book_toc, build_book,
-                        check_page, doc_name, figure_screenshot, find_chromium, list_chapters, make_page, mathjax_dir,
-                        parse_page, part_of, project_root, render_page)
+                        doc_name, list_chapters, make_page, mathjax_dir, part_of, project_root)
+from tools.book_check import check_page, figure_screenshot, find_chromium, parse_page, render_page
 
 ARTIFACTS = ROOT / "artifacts" / "book"
-CHAPTERS = {"ntk": "09_", "rad": "11_"}  # chapters the browser check must find, by file prefix
+CHAPTERS = {"ntk": "09_ntk", "rad": "11_rad"}  # chapters the browser check must find, by file prefix
 
 
 # --- the table of contents ----------------------------------------------------------------------------------------
@@ -51,6 +51,14 @@ def test_list_chapters(toy_chapters):
     with pytest.raises(ValueError, match="outside every part"): part_of(100)
 
 
+def test_a_chapter_number_may_take_a_letter(tmp_path):
+    "`18b_name.ipynb` is read right after chapter 18, in its part; one letter only."
+    for name in ["19_report.ipynb", "18b_benchmark.ipynb", "18_pipeline.ipynb", "18bb_bad.ipynb", "18B_bad.ipynb"]:
+        (tmp_path / name).write_text("{}")
+    chapters = list_chapters(tmp_path)
+    assert [(c["num"], c["stem"]) for c in chapters] == [(18, "18_pipeline"), (18, "18b_benchmark"), (19, "19_report")]
+
+
 def test_book_toc(toy_chapters):
     toc = book_toc(toy_chapters)
     assert toc["root"] == "index"
@@ -63,21 +71,24 @@ def test_book_toc(toy_chapters):
 def test_the_project_chapters_all_have_a_part():
     chapters = list_chapters(ROOT / "nbs")
     assert chapters[0]["stem"] == "00_index"
-    assert len({c["num"] for c in chapters}) == len(chapters), "two chapters share a number"
+    prefixes = [c["stem"].split("_")[0] for c in chapters]  # NN, or NNb for a second module in chapter NN's place
+    assert len(set(prefixes)) == len(prefixes), f"two chapters share a number: {sorted(p for p in prefixes if prefixes.count(p) > 1)}"
     assert [p["caption"] for p in book_toc(chapters)["parts"]] == [c for c, _, _ in BOOK_PARTS]
 
 
 def test_quarto_groups_the_chapters_as_the_builder_does():
-    "`_quarto.yml` describes the same book for Quarto: every chapter number lands in the same part there as here."
+    "`_quarto.yml` describes the same book for Quarto: every chapter (NN_ or NNb_) is rendered and lands in the same part there as here."
     assert project_root(ROOT / "nbs") == ROOT and project_root() == ROOT
-    sidebar = yaml.safe_load((ROOT / "_quarto.yml").read_text())["website"]["sidebar"]["contents"]
+    quarto = yaml.safe_load((ROOT / "_quarto.yml").read_text())
+    render, sidebar = quarto["project"]["render"], quarto["website"]["sidebar"]["contents"]
     assert sidebar[0]["href"] == "nbs/00_index.ipynb"
     assert [s["section"] for s in sidebar[1:]] == [caption for caption, _, _ in BOOK_PARTS]
     for n in range(1, 100):
-        name = f"nbs/{n:02d}_chapter.ipynb"
-        sections = [s["section"] for s in sidebar[1:]
-                    if any(fnmatch.fnmatch(name, g) for g in (s["contents"] if isinstance(s["contents"], list) else [s["contents"]]))]
-        assert sections == [part_of(n)], f"chapter {n:02d}: {sections} in _quarto.yml, {part_of(n)!r} in tools/book.py"
+        for name in (f"nbs/{n:02d}_chapter.ipynb", f"nbs/{n:02d}b_chapter.ipynb"):
+            assert any(fnmatch.fnmatch(name, g) for g in render), f"{name} is a chapter of tools/book.py, not rendered by _quarto.yml"
+            sections = [s["section"] for s in sidebar[1:]
+                        if any(fnmatch.fnmatch(name, g) for g in (s["contents"] if isinstance(s["contents"], list) else [s["contents"]]))]
+            assert sections == [part_of(n)], f"{name}: {sections} in _quarto.yml, {part_of(n)!r} in tools/book.py"
 
 
 def test_mathjax_dir():

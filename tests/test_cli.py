@@ -8,40 +8,22 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from conftest import laic_cmd
 from laic_nb.cli import run_cli
-
-if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker: pytest -n 2 on 2 cores would oversubscribe
-    import torch
-    torch.set_num_threads(1)
 
 TINY = ["--model", "laic-tiny", "--pretrained", "none", "--nouns", "40", "--quiet"]
 
 
-def laic_cmd(*args):
-    script = Path(sys.executable).parent / "laic"
-    head = [str(script)] if script.exists() else [sys.executable, "-c", "from laic_nb.cli import main; raise SystemExit(main())"]
-    return head + [str(a) for a in args]
-
-
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    "Three colour classes of 8 images, plus a truncated JPEG and a text file."
-    root = tmp_path_factory.mktemp("imgs")
-    rng = np.random.default_rng(0)
-    for c, cls in enumerate(["red", "green", "blue"]):
-        (root / cls).mkdir()
-        for i in range(8):
-            a = rng.integers(0, 70, (32, 32, 3))
-            a[..., c] += 180
-            Image.fromarray(a.astype(np.uint8)).save(root / cls / f"{i}.jpg")
-    (root / "blue" / "truncated.jpg").write_bytes((root / "blue" / "0.jpg").read_bytes()[:150])
+def folder(image_folder):
+    "Three colour classes of 8 JPEGs (conftest's `image_folder`), plus a truncated JPEG and a text file."
+    root = image_folder(["red", "green", "blue"], 8, ".jpg")
+    (root / "blue" / "truncated.jpg").write_bytes((root / "blue" / "00.jpg").read_bytes()[:150])
     (root / "red" / "notes.txt").write_text("not an image")
     return root
 
@@ -154,7 +136,7 @@ def test_demo_quick(folder, tmp_path):
 
 def _colour_split(n_per_class, seed, k=10):
     "k classes of 32 x 32 images, each a planted colour plus noise: a stand-in for a benchmark split."
-    from laic_nb.datasets import ArrayImages
+    from laic_nb.images import ArrayImages
     base = np.random.default_rng(7).integers(30, 226, (k, 3))
     labels = np.repeat(np.arange(k), n_per_class)
     noise = np.random.default_rng(seed).normal(0, 20, (len(labels), 32, 32, 3))

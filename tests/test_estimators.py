@@ -1,10 +1,13 @@
-"""The six clustering estimators under scikit-learn's own checks, and in clone / set_params / Pipeline / GridSearchCV.
+"""Every registered method's estimator, and `SemanticCenters`, under scikit-learn's own checks, and in clone /
+set_params / Pipeline / GridSearchCV.
 
-`check_estimator` runs every check scikit-learn has for a clusterer (and a transformer, for `RelationalKMeans`). No
-check is declared as an expected failure. One binding is needed instead: NTK-SC, RelationalKMeans, TACNoTrain and
-ZeroShotCLIP hold text features of one CLIP width and refuse images of another width, while the checks feed images
-of widths 2 to 10. So these four run the suite once per width the checks use, with nouns of that width, and each
-check must pass at the width of its own data; at any other width it may only fail with the width error.
+The estimators are read from the methods registry (`METHODS`), never listed by hand: a new method is checked the day
+it is registered. `check_estimator` runs every check scikit-learn has for a clusterer (and a transformer, for
+`RelationalKMeans`). No check is declared as an expected failure. One binding is needed instead: the estimators that
+read text features (or a CLIP text tower) of one width refuse images of another width, while the checks feed images
+of widths 2 to 10. So these run the suite once per width the checks use, with nouns (or a tiny random-weights CLIP)
+of that width, and each check must pass at the width of its own data; at any other width it may only fail with the
+width error.
 Synthetic data only; `pytest -s` prints what ran.
 """
 import inspect
@@ -12,6 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
@@ -24,9 +28,12 @@ from sklearn.utils.estimator_checks import check_estimator
 
 import laic_nb.rad
 import laic_nb.spectral
-from laic_nb.baselines import TACNoTrain, ZeroShotCLIP
-from laic_nb.cluster import ClipKMeans, ClipSpectralClustering, NTKSpectralClustering
+from laic_nb.baselines import ZeroShotCLIP
+from laic_nb.centers import SemanticCenters
+from laic_nb.clip import tiny_clip
+from laic_nb.cluster import ClipKMeans, NTKSpectralClustering
 from laic_nb.data import make_vl_blobs
+from laic_nb.methods import METHODS
 from laic_nb.relational import RelationalKMeans
 
 # the widths of the images scikit-learn 1.9's checks fit on (check_fit2d_1feature's single feature is refused at the
@@ -39,15 +46,44 @@ def unit_rows(seed, *shape):
     return a / np.linalg.norm(a, axis=-1, keepdims=True)
 
 
-# name -> (estimator with text features of width w, the widths to run); knn=5: the checks fit as few as 10 images
-ESTIMATORS = {
-    "ClipKMeans": (lambda w: ClipKMeans(), (None,)),
-    "ClipSpectralClustering": (lambda w: ClipSpectralClustering(knn=5), (None,)),
-    "NTKSpectralClustering": (lambda w: NTKSpectralClustering(text_features=unit_rows(w, 3, 8, w), knn=5), CHECK_WIDTHS),
-    "RelationalKMeans": (lambda w: RelationalKMeans(text_features=unit_rows(w, 12, w)), CHECK_WIDTHS),
-    "TACNoTrain": (lambda w: TACNoTrain(text_features=unit_rows(w, 12, w)), CHECK_WIDTHS),
-    "ZeroShotCLIP": (lambda w: ZeroShotCLIP(told_the_classes() if w == 2 else unit_rows(w, 3, w)), CHECK_WIDTHS),
-}
+SMALL = dict(epochs=2, init_steps=20, init="prototype", num_threads=1)  # the centers: a short, seeded fit per check
+
+
+class HashedByWeights:
+    """A tiny CLIP network that pickles as its weights. scikit-learn checks that `fit` leaves every parameter unchanged
+    by comparing `joblib.hash` of the parameter with that of a deep copy taken before; a torch module pickles the
+    memory addresses of its storages, so a network never hashes like its own copy. This proxy (attribute access goes
+    to the network) pickles, copies and hashes as its width and weights, so the check compares what it means to."""
+    def __init__(self, width): self.net, self.width = tiny_clip(embed_dim=width), width
+    def __getattr__(self, name):
+        if name in ("net", "width"): raise AttributeError(name)
+        return getattr(self.net, name)
+    def __getstate__(self): return dict(width=self.width, weights={k: v.detach().numpy().copy() for k, v in self.net.state_dict().items()})
+    def __setstate__(self, state):
+        self.net, self.width = tiny_clip(embed_dim=state["width"]), state["width"]
+        self.net.load_state_dict({k: torch.from_numpy(v) for k, v in state["weights"].items()})
+
+
+def from_registry(m, w, blobs=None):
+    "The estimator of method `m` for images of width `w` (None: any), or for the synthetic `blobs`."
+    cls, kw = m.estimator, dict(m.fixed)
+    d = w if blobs is None else blobs.image_features.shape[1]
+    if m.text == "prompts": kw["text_features"] = unit_rows(d, 3, 8, d) if blobs is None else blobs.prompt_text_features
+    if m.text == "nouns": kw["text_features"] = unit_rows(d, 12, d) if blobs is None else blobs.text_features
+    if m.text == "class_names":
+        kw["class_text_features"] = (told_the_classes() if w == 2 else unit_rows(w, 3, w)) if blobs is None else \
+            np.stack([blobs.text_features[blobs.noun_labels == c].mean(0) for c in range(4)])
+    if m.needs_clip: kw.update(model=HashedByWeights(d), n_clusters=3, threshold=0.5, **SMALL)
+    if "knn" in m.parameters and blobs is None: kw["knn"] = 5  # the checks fit as few as 10 images
+    if blobs is not None and "n_clusters" in inspect.signature(cls).parameters: kw["n_clusters"] = 4
+    return cls(**kw)
+
+
+CLASSES = tuple(dict.fromkeys(m.estimator for m in METHODS.values()))  # every registered method's estimator, once
+# name -> (estimator for images of width w, the widths to run)
+ESTIMATORS = {cls.__name__: ((lambda w, m=m: from_registry(m, w)), CHECK_WIDTHS if (m.text or m.needs_clip) else (None,))
+              for cls in CLASSES for m in [next(m for m in METHODS.values() if m.estimator is cls)]}
+ESTIMATORS["SemanticCenters"] = (lambda w: SemanticCenters(model=HashedByWeights(w), progress=False, **SMALL), CHECK_WIDTHS)
 
 
 def told_the_classes():
@@ -60,7 +96,7 @@ def told_the_classes():
 def is_width_error(e) -> bool:
     "The error of images and text features of different widths (directly, or as the cause of a check's assertion)."
     while e is not None:
-        if "encode both with the same CLIP model" in str(e): return True
+        if "encode both with the same CLIP model" in str(e) or "use features from the same CLIP model" in str(e): return True
         e = e.__cause__ or e.__context__
     return False
 
@@ -95,25 +131,23 @@ def blobs():
 
 
 def fitted_free(cls, blobs):
-    "An instance of `cls` for the synthetic blobs (their nouns where the class needs nouns)."
-    t, pt = blobs.text_features, blobs.prompt_text_features
-    return {ClipKMeans: lambda: ClipKMeans(4), ClipSpectralClustering: lambda: ClipSpectralClustering(4),
-            NTKSpectralClustering: lambda: NTKSpectralClustering(4, text_features=pt),
-            RelationalKMeans: lambda: RelationalKMeans(4, text_features=t),
-            TACNoTrain: lambda: TACNoTrain(4, text_features=t),
-            ZeroShotCLIP: lambda: ZeroShotCLIP(np.stack([t[blobs.noun_labels == c].mean(0) for c in range(4)]))}[cls]()
+    "An instance of `cls` for the synthetic blobs (their nouns where the class needs nouns), built as the registry builds it."
+    return from_registry(next(m for m in METHODS.values() if m.estimator is cls), None, blobs)
 
 
-CLASSES = (ClipKMeans, ClipSpectralClustering, NTKSpectralClustering, RelationalKMeans, TACNoTrain, ZeroShotCLIP)
+def test_every_registered_method_is_checked():
+    "The registry's estimators are the classes checked here, SemanticCenters besides."
+    assert {c.__name__ for c in CLASSES} | {"SemanticCenters"} == set(ESTIMATORS)
+    assert {"RelationalCenters", "NTKSpectralClustering", "ZeroShotCLIP"} <= set(ESTIMATORS)
 
 
-@pytest.mark.parametrize("cls", CLASSES)
+@pytest.mark.parametrize("cls", CLASSES + (SemanticCenters,))
 def test_signature_is_scikit_learns(cls):
     "Every parameter has a default; all but the first (n_clusters, or ZeroShotCLIP's class features) are keyword-only."
     params = list(inspect.signature(cls).parameters.values())
     assert all(p.default is not inspect.Parameter.empty for p in params)
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
-    assert params[0].name == ("class_text_features" if cls is ZeroShotCLIP else "n_clusters")
+    assert params[0].name == {ZeroShotCLIP: "class_text_features", SemanticCenters: "model"}.get(cls, "n_clusters")
     assert set(cls._parameter_constraints) == {p.name for p in params}  # every parameter declared, once
 
 

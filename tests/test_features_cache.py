@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,35 +14,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from laic_nb.datasets import ImageFolder
+from conftest import laic_cmd
+from laic_nb.images import ImageFolder
 from laic_nb.clip import load_clip
 from laic_nb.features import extract_image_features, extract_text_features
-
-if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per worker: pytest -n 2 on 2 cores would oversubscribe
-    import torch
-    torch.set_num_threads(1)
 
 N_PER_CLASS, CLASSES, CHUNK = 10, ("a", "b", "c", "d"), 4  # 40 images -> 10 chunks
 
 
-def laic_cmd(*args):
-    "The installed console script when present, else the same entry point through the interpreter."
-    script = Path(sys.executable).parent / "laic"
-    head = [str(script)] if script.exists() else [sys.executable, "-c", "from laic_nb.cli import main; raise SystemExit(main())"]
-    return head + [str(a) for a in args]
-
-
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("imgs")
-    rng = np.random.default_rng(0)
-    for c, cls in enumerate(CLASSES):
-        (root / cls).mkdir()
-        for i in range(N_PER_CLASS):
-            a = rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)
-            a[..., c % 3] = 255 - c * 40
-            Image.fromarray(a).save(root / cls / f"{i:02d}.png")
-    return root
+def folder(image_folder):
+    "40 PNGs in 4 class folders (conftest's `image_folder`)."
+    return image_folder(CLASSES, N_PER_CLASS, ".png")
 
 
 def entry_dir(cache: Path) -> Path:

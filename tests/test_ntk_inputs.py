@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from laic_nb.ntk import semantic_probs, ntk_affinity, ntk_affinities, ntk_kernel, kernel_topk, mutual_knn_graph
+from laic_nb.ntk import semantic_probs, ntk_affinity, ntk_affinities, ntk_kernel
 from laic_nb.spectral import (normalized_affinity, spectral_clustering, estimate_n_clusters, discretize,
                               planted_partition, top_eigenpairs, check_affinity)
 from laic_nb.rad import rad, project_simplex, beta_step, beta_coordinate_descent
