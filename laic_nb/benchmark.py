@@ -35,8 +35,8 @@ def synthetic_benchmark(
     "Every method on `make_vl_blobs` (SYNTHETIC features): {method: (aggregated metrics, mean seconds)}."
     from laic_nb.data import make_vl_blobs
     methods = [check_method(m) for m in methods]
-    if "centers" in methods and clip is None:
-        if dim != 64: raise ValueError("method 'centers' on synthetic data needs clip= with a text tower of output dim == dim")
+    if any(METHODS[m].needs_clip for m in methods) and clip is None:
+        if dim != 64: raise ValueError("the methods that learn through a CLIP text tower (centers) need clip= with a text tower of output dim == dim on synthetic data")
         from laic_nb.clip import load_clip
         clip = load_clip("laic-tiny", pretrained=None)  # random weights: the text tower only parametrises the centers
     rows = {}
@@ -47,7 +47,7 @@ def synthetic_benchmark(
             classes = l2_normalize(np.stack([d.text_features[d.noun_labels == c].mean(0) for c in range(k)]))
             r = run_method(m, d.image_features, k, d.text_features, d.prompt_text_features, d.nouns,
                            class_text_features=classes, random_state=s, clip=clip,
-                           params=dict(epochs=centers_epochs) if m == "centers" else None)
+                           params=dict(epochs=centers_epochs) if METHODS[m].needs_clip else None)
             runs.append(evaluate(d.labels, r.labels)); secs.append(r.seconds)
         rows[m] = (aggregate_runs(runs), float(np.mean(secs)))
         if log: log(f"  {m:12s} done ({rows[m][1]:.2f} s per run)")
@@ -165,8 +165,8 @@ def benchmark_plan(
         if any(METHODS[m].fit_split == "train" for m in methods):
             lines.append(f"  paper 2 (relational, centers): fitted on 'train', evaluated on 'test'; candidate nouns: "
                          f"k_f = N_train/300 or 3K, gamma = 3 by cosine; consistency filter k-hat = {default_consistency_k(key, k)}")
-        if "centers" in methods:
-            lines.append(f"  centers: {CENTERS_MODES[mode]}")
+        for m in (m for m in methods if METHODS[m].needs_clip):
+            lines.append(f"  {m}: {CENTERS_MODES[mode]}")
     if checkpoint: w = f"local checkpoint {checkpoint}" + (f" (as {pretrained!r})" if pretrained else "")
     elif pretrained and str(pretrained).lower() != "none":
         from laic_nb.clip import _open_clip
@@ -246,10 +246,10 @@ def run_benchmark(
     (train_ds, train_r), (test_ds, test_r) = splits["train"], splits["test"]
     train_images = _Rows(train_ds, train_r.indices)  # every benchmark dataset loads its images
     mode = _centers_mode(centers_mode, train_images)
-    if "centers" in methods:
-        log(f"centers: {CENTERS_MODES[mode]}")
+    for m in (m for m in methods if METHODS[m].needs_clip):
+        log(f"{m}: {CENTERS_MODES[mode]}")
         if mode == "images" and not str(clip.device).startswith("cuda"):
-            log(f"  note: image mode on {clip.device} encodes {len(train_images)} x {method_params.get('centers', {}).get('epochs', METHODS['centers'].parameters['epochs'])} "
+            log(f"  note: image mode on {clip.device} encodes {len(train_images)} x {method_params.get(m, {}).get('epochs', METHODS[m].parameters['epochs'])} "
                 f"augmented images per seed; centers_mode='features' (--centers-mode features) is the CPU approximation")
     y = np.asarray(test_ds.labels)[test_r.indices]
     class_feats = None
@@ -264,7 +264,7 @@ def run_benchmark(
         return positives[s]
     protocols, out = {}, {}
     for m in methods:
-        protocols[m] = method_protocol(m, mode if m == "centers" else None)
+        protocols[m] = method_protocol(m, mode if METHODS[m].needs_clip else None)
         runs, secs, infos = [], [], []
         for s in seeds:
             p = method_params.get(m)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_cli.ipynb #9db5de26
 from __future__ import annotations
-import argparse, contextlib, io, json, os, shlex, sys, time, tomllib, warnings
+import argparse, textwrap, contextlib, io, json, os, shlex, sys, time, tomllib, warnings
 from pathlib import Path
 from .core import ENGINES, LaicInputError, check_n_clusters, signature_defaults
 from .methods import METHODS, check_method, check_params
@@ -284,8 +284,8 @@ def methods_help() -> str:
     lines = ["methods (--method) and their hyper-parameters (--set params.NAME=VALUE):"]
     for m in METHODS.values():
         lines.append(f"  {m.name:12s} {m.description}")
-        if m.name != "centers": lines.append("      " + ", ".join(f"{q}={v!r}" for q, v in m.parameters.items()))
-        else: lines.append("      the relational parameters, consistency_k, threshold, and SemanticCenters' (epochs, lr, ...)")
+        lines += textwrap.wrap(", ".join(f"{q}={v!r}" for q, v in m.parameters.items()), 110, initial_indent=" " * 6,
+                               subsequent_indent=" " * 6, break_on_hyphens=False)
     return "\n".join(lines)
 
 # %% ../nbs/20_cli.ipynb #d5b06a22
