@@ -12,6 +12,7 @@ from .vocab import PROMPT_TEMPLATES
 from .methods import METHODS, check_method, check_params, build_estimator, methods_where
 from .centers import CENTERS_MODES, paper2_views
 from .relational import default_consistency_k
+from .images import Subset
 from .pipeline import (MethodResult, cluster_centers, positive_nouns, run_method, load_vocabulary,
                               encode_vocabulary, paper2_info, label_free_scores)
 
@@ -99,7 +100,7 @@ def run_paper2(
         params["consistency_k"] = default_consistency_k(dataset, k, len(xtr))
     rs = random_seed(random_state)
     t0 = time.perf_counter()
-    est = build_estimator(method, k, t, rs, params, clip=clip if m.needs_clip else None)
+    est = build_estimator(method, k, t, rs, params, clip=clip)
     fit = dict(images=train_images, views=paper2_views(clip, dataset), num_workers=num_workers) if mode == "images" else {}
     labels = np.asarray(est.fit(xtr, **fit).predict(xte))
     seconds = time.perf_counter() - t0
@@ -190,13 +191,6 @@ def benchmark_plan(
               + "; ".join(f"{b['model']} {b['pretrained']}" for b in backbones())]
     return "\n".join(lines)
 
-# %% ../nbs/18b_benchmark.ipynb #2c71a67c
-class _Rows:
-    "Items `indices` of a dataset: the images behind the rows of an `ImageFeatures`."
-    def __init__(self, ds, indices): self.ds, self.indices = ds, np.asarray(indices)
-    def __len__(self): return len(self.indices)
-    def __getitem__(self, i): return self.ds[int(self.indices[i])]
-
 # %% ../nbs/18b_benchmark.ipynb #ccad109b
 def run_benchmark(
     dataset: str,  # a dataset name (laic_nb.datasets.DATASET_CARDS), e.g. "cifar10", "imagenet-c:fog:3", "dtd@coop"
@@ -244,7 +238,7 @@ def run_benchmark(
     vocab = load_vocabulary(nouns)
     per, ens = encode_vocabulary(clip, vocab, cache=cache, progress=progress)
     (train_ds, train_r), (test_ds, test_r) = splits["train"], splits["test"]
-    train_images = _Rows(train_ds, train_r.indices)  # every benchmark dataset loads its images
+    train_images = Subset(train_ds, train_r.indices)  # the images behind the rows: every benchmark dataset loads them
     mode = _centers_mode(centers_mode, train_images)
     for m in (m for m in methods if METHODS[m].needs_clip):
         log(f"{m}: {CENTERS_MODES[mode]}")

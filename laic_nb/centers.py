@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from numbers import Integral, Real
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .core import (check_features, check_int, check_random_state, check_n_clusters, l2_normalize, native_threads, random_seed,
@@ -352,7 +352,6 @@ class SemanticCenters(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True  # the pseudo-labels
-        tags.non_deterministic = False
         return tags
 
     def _seed(self) -> int:

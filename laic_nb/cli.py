@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, textwrap, contextlib, io, json, os, shlex, sys, time, tomllib, warnings
 from pathlib import Path
-from .core import ENGINES, LaicInputError, check_n_clusters, signature_defaults
+from .core import ENGINES, LaicInputError, signature_defaults
 from .methods import METHODS, check_method, check_params
 from .clip import WeightsUnavailableError, check_model_name, check_pretrained, load_clip
 from .cache import CacheMismatchError, atomic_write_bytes

@@ -4,7 +4,8 @@
 
 # %% ../nbs/01_core.ipynb #eec0a21b
 from __future__ import annotations
-import contextlib, json, operator, os
+import contextlib, hashlib, json, operator, os
+from pathlib import Path
 import numpy as np
 
 # %% auto #0
@@ -275,9 +276,6 @@ def claim(
     return margin
 
 # %% ../nbs/01_core.ipynb #bfed8ec4
-import hashlib
-from pathlib import Path
-
 def array_sha256(
     *parts, # arrays (their bytes in C order; dtype and shape are not hashed) and strings (UTF-8), in order
 ) -> str: # 64 hex digits

@@ -12,9 +12,9 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .core import (check_features, check_same_dim, check_n_clusters, check_int, check_random_state, check_dense_budget, l2_normalize, get_device, native_threads,
-                          random_seed)
-from .vocab import spherical_kmeans, _spherical_kmeans
+from .core import (check_features, check_same_dim, check_n_clusters, check_int, check_random_state,
+                          check_dense_budget, l2_normalize, native_threads, random_seed)
+from .vocab import spherical_kmeans, _spherical_kmeans, KMEANS_N_INIT, KMEANS_N_ITER, KMEANS_TOL
 from .datasets import consistency_class
 from .knn import cosine_knn, _cosine_knn
 from .cluster import validate_images, validate_images_and_text
@@ -82,7 +82,7 @@ def candidate_nouns(
 
 def _candidate_nouns(x, t, n_centers: int, per_center: int, rng) -> np.ndarray:
     "`candidate_nouns` on trusted unit rows of one width and a numpy Generator."
-    labels, _ = _spherical_kmeans(l2_normalize(x), n_centers, 10, 300, rng, 1e-6)
+    labels, _ = _spherical_kmeans(l2_normalize(x), n_centers, KMEANS_N_INIT, KMEANS_N_ITER, rng, KMEANS_TOL)
     ids = np.unique(labels)
     centers = l2_normalize(np.stack([x[labels == c].mean(0) for c in ids]))  # Eq. 1, unit length for the cosine
     best, score = np.empty(len(t), dtype=np.int64), np.empty(len(t), dtype=np.float32)

@@ -11,10 +11,10 @@ import numpy as np
 from .core import LaicInputError, check_features, check_same_dim, check_random_state, check_int, check_n_clusters, l2_normalize
 
 # %% auto #0
-__all__ = ['RESOURCES', 'NOUNS_FILE', 'LEXNAMES', 'TAC_N_ROWS', 'VOCABULARIES', 'PROMPT_TEMPLATES', 'build_wordnet_nouns_file',
-           'wordnet_nouns', 'noun_synsets', 'noun_counts', 'most_common_nouns', 'tac_nouns', 'clean_nouns',
-           'named_vocabulary', 'prompts_for', 'spherical_kmeans', 'select_positive_nouns', 'default_n_centers',
-           'nearest_nouns']
+__all__ = ['RESOURCES', 'NOUNS_FILE', 'LEXNAMES', 'TAC_N_ROWS', 'VOCABULARIES', 'PROMPT_TEMPLATES', 'KMEANS_N_INIT',
+           'KMEANS_N_ITER', 'KMEANS_TOL', 'build_wordnet_nouns_file', 'wordnet_nouns', 'noun_synsets', 'noun_counts',
+           'most_common_nouns', 'tac_nouns', 'clean_nouns', 'named_vocabulary', 'prompts_for', 'spherical_kmeans',
+           'select_positive_nouns', 'default_n_centers', 'nearest_nouns']
 
 # %% ../nbs/08_vocab.ipynb #24ec4f01
 RESOURCES = Path(__file__).parent / "resources" if "__file__" in globals() else Path("../laic_nb/resources")
@@ -133,6 +133,8 @@ def prompts_for(
 # %% ../nbs/08_vocab.ipynb #5628d7a1
 _GRAM_MAX = 8192  # k-means++ reads a cached N x N Gram matrix up to this many points (256 MB in float32)
 
+KMEANS_N_INIT, KMEANS_N_ITER, KMEANS_TOL = 10, 300, 1e-6  # TAC's faiss k-means (nredo=10, niter=300); the stop rule
+
 def _kmeanspp(x, k, rng, gram=None):
     "k-means++ seeding on unit rows: squared chordal distance 2 - 2 x.c to the nearest chosen center."
     n = len(x)
@@ -176,10 +178,10 @@ def _spherical_lloyd(x, centers, n_iter, tol):
 def spherical_kmeans(
     x,                      # (N, d) features; rows are L2-normalised here
     n_clusters: int,        # number of clusters k (1 <= k <= N)
-    n_init: int = 10,       # k-means++ restarts, best total cosine kept (TAC / faiss: nredo=10)
-    n_iter: int = 300,      # at most this many Lloyd iterations per restart (TAC / faiss: niter=300)
+    n_init: int = KMEANS_N_INIT, # k-means++ restarts, best total cosine kept (TAC / faiss: nredo=10)
+    n_iter: int = KMEANS_N_ITER, # at most this many Lloyd iterations per restart (TAC / faiss: niter=300)
     random_state=0,         # seed or numpy Generator
-    tol: float = 1e-6,      # stop a restart once labels are unchanged and centers move less than this
+    tol: float = KMEANS_TOL, # stop a restart once labels are unchanged and centers move less than this
 ):
     "Spherical k-means (cosine), best of `n_init` k-means++ starts: (labels, unit centers). Empty clusters are re-seeded."
     x = l2_normalize(check_features(x, "features"))
@@ -204,8 +206,8 @@ def select_positive_nouns(
     per_center: int = 5,       # nouns kept per proxy center (TAC: 5; paper 2 calls it gamma)
     random_state=0,            # seed of the proxy k-means
     temperature: float = 1.0,  # softmax temperature over centers; TAC and the reference: 1 (plain cosine)
-    n_init: int = 10,          # proxy k-means restarts (TAC / faiss: nredo=10)
-    n_iter: int = 300,         # proxy k-means iterations at most (TAC / faiss: niter=300)
+    n_init: int = KMEANS_N_INIT, # proxy k-means restarts (TAC / faiss: nredo=10)
+    n_iter: int = KMEANS_N_ITER, # proxy k-means iterations at most (TAC / faiss: niter=300)
 ) -> np.ndarray:
     "TAC's filter: indices (sorted) of the nouns that best describe spherical k-means proxy centers."
     x = l2_normalize(check_features(image_features, "image_features"))
@@ -216,10 +218,10 @@ def select_positive_nouns(
     if temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
     return _select_positive_nouns(x, t, n_centers, per_center, check_random_state(random_state), temperature, n_init, n_iter)
 
-def _select_positive_nouns(x, t, n_centers: int, per_center: int, rng, temperature: float = 1.0, n_init: int = 10,
-                           n_iter: int = 300) -> np.ndarray:
+def _select_positive_nouns(x, t, n_centers: int, per_center: int, rng, temperature: float = 1.0, n_init: int = KMEANS_N_INIT,
+                           n_iter: int = KMEANS_N_ITER) -> np.ndarray:
     "`select_positive_nouns` on trusted inputs: unit float32 image rows, float32 noun rows of the same width, a Generator."
-    labels, _ = _spherical_kmeans(l2_normalize(x), n_centers, n_init, n_iter, rng, 1e-6)
+    labels, _ = _spherical_kmeans(l2_normalize(x), n_centers, n_init, n_iter, rng, KMEANS_TOL)
     centers = l2_normalize(_cluster_sums(x, labels, n_centers))  # as TAC: normalised means of the final labels
     t = l2_normalize(t)
     best, score = np.empty(len(t), dtype=np.int64), np.empty(len(t), dtype=np.float32)
