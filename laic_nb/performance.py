@@ -13,7 +13,7 @@ from .ntk import TAU, SEMANTIC_STORE_BYTES, _check_rows_per_task
 
 # %% auto #0
 __all__ = ['memory_model', 'flop_model', 'matmul_rate', 'softmax_rows', 'dense_ntk_kernel', 'dense_knn_', 'dense_ntk_reference',
-           'dense_rad_reference', 'row_task_memory', 'row_task_flops']
+           'dense_rad_reference', 'row_task_memory', 'row_task_flops', 'latest_gpu_results', 'render_gpu_results']
 
 # %% ../nbs/30_performance.ipynb #d09d2e60
 def memory_model(
@@ -292,3 +292,58 @@ def row_task_flops(
     out["total"] = sum(out.values())
     single = flop_model(n, d, m, b, symmetric=True, block=None if store_semantic else tile)["total"]
     return out | {"per_task": per_task, "n_tasks": n_tasks, "vs_single": out["total"] / single}
+
+# %% ../nbs/30_performance.ipynb #c5f70e85
+def latest_gpu_results(
+    folder, # bench/results/ of the repository
+): # the newest gpu-*.json by the date it records, or None
+    "The newest `bench/gpu.py` GPU result in `folder` (files `gpu-*.json`; CPU smoke runs are named `cpu-*` and never match)."
+    import json
+    from pathlib import Path
+    found = []
+    for p in Path(folder).glob("gpu-*.json"):
+        try: found.append((json.loads(p.read_text()).get("date", ""), p))
+        except (OSError, ValueError): continue  # a half-written file is not a result
+    return max(found)[1] if found else None
+
+# %% ../nbs/30_performance.ipynb #ef9bb4b7
+def render_gpu_results(
+    results, # a `bench/gpu.py` JSON: its path, or the loaded dict
+    plot: bool = True, # also draw the plot of measured / model
+): # (markdown: a heading line and one table per section; a matplotlib Figure, or None)
+    "Tables (measurement, model, ratio) and one plot of the ratios from a `bench/gpu.py` result, labelled with the card and the date."
+    import json
+    from pathlib import Path
+    r = results if isinstance(results, dict) else json.loads(Path(results).read_text())
+    dev = r.get("device", {})
+    smoke = r.get("kind") != "gpu" or r.get("tiny")
+    what = "CPU smoke run at toy sizes (not a GPU measurement)" if smoke else "GPU run"
+    esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    num = lambda v: "-" if v is None else (f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.3g}")
+    head = (f"**{what}**: {esc(dev.get('name', '?'))} ({esc(dev.get('peak_source', ''))}), {r.get('date', '?')[:10]}; "
+            f"torch {r.get('torch', '?')}, driver {dev.get('driver') or '-'}, commit {(r.get('commit') or 'unknown')[:12]}; "
+            f"`{esc(r.get('command', ''))}`. {esc(r.get('synthetic', ''))}.")
+    out, bars = [head], []
+    for section in dict.fromkeys(m["section"] for m in r.get("measurements", [])):
+        out += ["", f"*{section}*", "", "| measurement | quantity | measured | model | ratio | model source |",
+                "|---|---|---:|---:|---:|---|"]
+        for m in (m for m in r["measurements"] if m["section"] == section):
+            if m["status"] != "ok":
+                out.append(f"| {esc(m['name'])} | {m['status']} | - | - | - | {esc(m['note'])} |"); continue
+            for q in m["metrics"]:
+                unit = f" ({q['unit']})" if q["unit"] else ""
+                out.append(f"| {esc(m['name'])} | {esc(q['quantity'])}{unit} | {num(q['measured'])} | {num(q['model'])} | "
+                           f"{num(q['ratio'])} | {esc(q['model_name'])} |")
+                if q["ratio"]: bars.append((f"{section}: {m['name']} / {q['quantity']}", q["ratio"], section))
+    fig = None
+    if plot and bars:
+        import matplotlib.pyplot as plt
+        sections = list(dict.fromkeys(s for _, _, s in bars))
+        fig, ax = plt.subplots(figsize=(9, 0.22 * len(bars) + 1.2))
+        ax.barh(range(len(bars)), [v for _, v, _ in bars], color=[f"C{sections.index(s)}" for _, _, s in bars])
+        ax.set_yticks(range(len(bars)), [l[:90] for l, _, _ in bars], fontsize=6)
+        ax.invert_yaxis(); ax.set_xscale("log"); ax.axvline(1, color="k", lw=0.8)
+        ax.set_xlabel("measured / model (log scale; 1 = the model's prediction)")
+        ax.set_title(f"{what}: {dev.get('name', '?')}, {r.get('date', '?')[:10]}", fontsize=9)
+        fig.tight_layout()
+    return "\n".join(out), fig
