@@ -17,7 +17,9 @@ from .ntk import TAU
 from .spectral import MAX_CLUSTERS
 from .methods import METHODS, Method, check_method, check_params, build_estimator
 from .centers import CENTERS_MODES
-from .images import item_path
+from .explore import Exploration, explore
+from .gallery import overview_html, file_thumbnails
+from .images import to_pil, item_path
 
 # %% auto #0
 __all__ = ['LABEL_FREE_MAX_K', 'CPU_DEFAULT_NOUNS', 'positive_nouns', 'estimate_k', 'cluster_centers', 'name_clusters',
@@ -292,6 +294,24 @@ class ClusterRun:
     timings: dict = field(default_factory=dict)  # seconds per stage
     skipped: list = field(default_factory=list)  # (path, reason) of unreadable images
     label_free: dict | None = None  # label-free figures of the clustering (`label_free_scores`)
+    exploration: Exploration | None = None  # typicality, outliers, duplicates, name confidence, map, K guidance (`explore`)
+
+    def thumbnail(self,
+                  row: int, # a clustered row (0..N-1)
+                 ): # an RGB PIL image
+        "The image of clustered row `row` (a JPEG file is decoded at reduced size: thumbnails need no more)."
+        i, files = int(self.features.indices[row]), getattr(self.images, "paths", None)
+        if isinstance(files, list) and Path(files[i]).is_file(): return file_thumbnails(files)(i)
+        return to_pil(self.images[i])
+
+    def paths(self) -> list: return [item_path(self.images, int(i)) for i in self.features.indices]
+
+    def _repr_html_(self):
+        if self.exploration is None: return None  # features only: the plain repr
+        r = self.result
+        facts = dict(method=r.method, model=self.clip.name, weights=self.clip.weights, random_weights=self.clip.random_weights,
+                     images=len(r.labels), k=r.n_clusters)
+        return overview_html(self.exploration, self.paths(), self.thumbnail, facts=facts)
 
 # %% ../nbs/18_pipeline.ipynb #8174cd09
 def class_names_of(
@@ -350,6 +370,7 @@ def cluster_images(
     actors: int | None = None,  # Ray: CLIP actors (None: one per GPU of the cluster, else one per CPU)
     download: bool = False,  # download a named dataset if missing
     progress: bool = True,  # progress bars
+    exploration: bool = True,  # also compute the report's facts (`explore.explore`: typicality, map, K guidance)
     log=None,  # where notes go (a callable taking a string), e.g. the CLI's stderr
 ) -> ClusterRun:
     "Images in, named clusters out: open, encode (cached), encode the nouns, cluster, name, score."
@@ -419,6 +440,11 @@ def cluster_images(
         run.labels_true = np.asarray(labels)[feats.indices]
         if len(np.unique(run.labels_true)) > 1: run.metrics = evaluate(run.labels_true, r.labels)
     with timer("label_free"): run.label_free = label_free_scores(x, r, random_state=seed)
+    if exploration and len(x) >= 3:
+        with timer("explore"):
+            run.exploration = explore(x, r.labels, run.names, noun_features=ens, nouns=vocab, affinity=getattr(r.estimator, "affinity_", None),
+                                      labels_true=run.labels_true, class_names=getattr(ds, "class_names", None) or None,
+                                      random_state=seed)
     run.result, run.timings = r, timer.report()
     run.config["k_used"] = r.n_clusters
     return run

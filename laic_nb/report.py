@@ -13,11 +13,12 @@ from .cache import atomic_write_bytes
 from .centers import CENTERS_MODES
 from .datasets import published_results, published_sources
 from .images import item_path
+from .gallery import write_report
 
 # %% auto #0
-__all__ = ['BENCH_REPORT_KIND', 'versions', 'to_toml', 'write_labels_csv', 'plot_clusters', 'cluster_report',
-           'write_cluster_outputs', 'cluster_summary', 'features_summary', 'method_label', 'results_table',
-           'format_synthetic', 'read_bench_report', 'bench_report_entry']
+__all__ = ['LABELS_COLUMNS', 'BENCH_REPORT_KIND', 'versions', 'to_toml', 'write_labels_csv', 'plot_clusters', 'explore_summary',
+           'cluster_report', 'write_cluster_outputs', 'cluster_summary', 'features_summary', 'method_label',
+           'results_table', 'format_synthetic', 'read_bench_report', 'bench_report_entry']
 
 # %% ../nbs/19_report.ipynb #a8f4fdc9
 def versions() -> dict:
@@ -62,18 +63,30 @@ def to_toml(
     return "\n".join(lines).lstrip("\n") + "\n"
 
 # %% ../nbs/19_report.ipynb #583a10be
+LABELS_COLUMNS = ("path", "cluster", "cluster_name", "name_confidence", "typicality", "outlier", "duplicate_of", "x", "y")
+
 def write_labels_csv(
     path, # where to write
     ds, # the dataset the rows come from
     indices, # (N,) dataset index of each clustered row
     labels, # (N,) cluster of each row
     names: dict, # cluster id -> name
+    exploration=None, # the run's `explore.Exploration` (None: its columns are left empty)
 ):
-    "labels.csv: path, cluster, cluster_name."
+    "labels.csv, one row per clustered image: `LABELS_COLUMNS` (the exploration's columns empty without one)."
+    ex = exploration
+    f4 = lambda v: "" if v is None else f"{float(v):.4f}"
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["path", "cluster", "cluster_name"])
-        for i, c in zip(indices, labels): w.writerow([item_path(ds, int(i)), int(c), names[int(c)]])
+        w.writerow(LABELS_COLUMNS)
+        for r, (i, c) in enumerate(zip(indices, labels)):
+            row = [item_path(ds, int(i)), int(c), names[int(c)]]
+            if ex is None: row += [""] * 6
+            else:
+                d = int(ex.duplicate_of[r])
+                row += [f4(ex.name_confidence.get(int(c))), f4(ex.typicality[r]), int(ex.outlier[r]),
+                        item_path(ds, int(indices[d])) if d >= 0 else "", f4(ex.xy[r, 0]), f4(ex.xy[r, 1])]
+            w.writerow(row)
 
 # %% ../nbs/19_report.ipynb #5c477645
 def plot_clusters(
@@ -114,6 +127,20 @@ def plot_clusters(
     fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.close(fig)
 
+# %% ../nbs/19_report.ipynb #cb05dcc2
+def explore_summary(
+    exploration, # an `explore.Exploration`, or None
+) -> dict | None: # JSON-ready: the rules, the K guidance, per cluster its name confidence, outliers and duplicates
+    "What report.json keeps of a run's exploration (the per-image values are in labels.csv)."
+    ex = exploration
+    if ex is None: return None
+    per = [dict(id=c, name=ex.names[c], name_confidence=ex.name_confidence.get(c),
+                name_nouns=[[w, round(float(s), 4)] for w, s in ex.name_nouns.get(c, [])],
+                n_outliers=int(ex.outlier[ex.order[c]].sum()), n_duplicates=int((ex.duplicate_of[ex.order[c]] >= 0).sum()))
+           for c in ex.cluster_ids]
+    return dict(settings=ex.settings, guidance=None if ex.guidance is None else ex.guidance.to_dict(), clusters=per,
+                n_outliers=int(ex.outlier.sum()), n_duplicates=int((ex.duplicate_of >= 0).sum()), seconds=ex.seconds)
+
 # %% ../nbs/19_report.ipynb #3e15d557
 def cluster_report(
     run, # what `cluster_images` returned (a `pipeline.ClusterRun`, read by its attributes)
@@ -140,7 +167,7 @@ def cluster_report(
                       "; zero-shot CLIP was told the class names: not an unsupervised result")),
         cache=dict(image_features=run.features.stats.path, chunks_total=run.features.stats.n_chunks,
                    chunks_from_cache=run.features.stats.resumed),
-        timings_s=run.timings, outputs=outputs or {})
+        explore=explore_summary(getattr(run, "exploration", None)), timings_s=run.timings, outputs=outputs or {})
 
 # %% ../nbs/19_report.ipynb #01c14617
 def _json_default(o):
@@ -156,16 +183,21 @@ def write_cluster_outputs(
     command: str | None = None, # the command line, recorded in the report
     figure: bool = True, # draw clusters.png
 ) -> dict: # the report written to report.json
-    "labels.csv, clusters.png, config.toml and report.json of a clustering run, each written atomically."
+    "labels.csv, report.html, clusters.png, config.toml and report.json of a clustering run, each written atomically."
     t0 = time.perf_counter()
     out = Path(out).expanduser(); out.mkdir(parents=True, exist_ok=True)
     r, clip = run.result, run.clip
-    write_labels_csv(out / "labels.csv", run.images, run.features.indices, r.labels, run.names)
+    ex = getattr(run, "exploration", None)
+    write_labels_csv(out / "labels.csv", run.images, run.features.indices, r.labels, run.names, ex)
     paths = dict(labels=str(out / "labels.csv"), report=str(out / "report.json"), config=str(out / "config.toml"),
-                 figure=str(out / "clusters.png") if figure else None)
+                 figure=str(out / "clusters.png") if figure else None, html=str(out / "report.html") if ex is not None else None)
+    title = (f"laic cluster: {r.method}, K={r.n_clusters}, {len(r.labels)} images, {clip.name} "
+             + ("RANDOM weights (clusters not meaningful)" if clip.random_weights else f"weights {clip.weights}"))
+    if ex is not None:
+        facts = dict(method=r.method, model=clip.name, weights=clip.weights, random_weights=clip.random_weights,
+                     images=len(r.labels), k=r.n_clusters, command=command, timings_s=run.timings)
+        write_report(out / "report.html", ex, run.paths(), run.thumbnail, title=title, facts=facts)
     if figure:
-        title = (f"laic cluster: {r.method}, K={r.n_clusters}, {len(r.labels)} images, {clip.name} "
-                 + ("RANDOM weights (clusters not meaningful)" if clip.random_weights else f"weights {clip.weights}"))
         plot_clusters(out / "clusters.png", run.images, run.features.indices, run.features.features, r.labels, run.names, title)
     atomic_write_bytes(out / "config.toml", to_toml(dict(command="cluster", **run.config),
                                                     header=f"laic cluster, resolved configuration: rerun with\n"
@@ -192,9 +224,13 @@ def cluster_summary(
     lf = (report.get("label_free") or {}).get("features")
     if lf: lines.append(f"label-free (image features): silhouette {lf['silhouette']:.3f}  Davies-Bouldin {lf['davies_bouldin']:.2f}"
                         f"  Calinski-Harabasz {lf['calinski_harabasz']:.1f}")
+    ex = report.get("explore")
+    if ex:
+        lines.append(f"possible outliers: {ex['n_outliers']}, near-duplicates: {ex['n_duplicates']} (flagged in report.html and labels.csv)")
+        lines += [f"K guidance: {w}" for w in (ex["guidance"] or {}).get("warnings", [])]
     if report["n_skipped"]: lines.append(f"skipped {report['n_skipped']} unreadable file(s) (listed in report.json)")
     o = report["outputs"]
-    lines.append("wrote " + ", ".join(str(p) for p in (o.get("labels"), o.get("report"), o.get("config"), o.get("figure")) if p)
+    lines.append("wrote " + ", ".join(str(p) for p in (o.get("html"), o.get("labels"), o.get("report"), o.get("config"), o.get("figure")) if p)
                  + f" in {report['timings_s']['total']:.1f} s")
     return "\n".join(lines)
 

@@ -55,3 +55,32 @@ def image_folder(tmp_path_factory):
                 Image.fromarray(a.astype(np.uint8)).save(root / cls / f"{i:02d}{suffix}")
         return root
     return make
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Path of a headless Chromium for the tests that open pages in a browser. When none is on the PATH and the tests
+    run as root, Debian's `chromium` is installed with apt-get (waiting for the dpkg lock: two pytest-xdist workers
+    may ask at once); otherwise the test is skipped, except in CI (env CI=true), where a missing browser fails it."""
+    import shutil
+    import subprocess
+
+    def find():
+        for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+            if p := shutil.which(name): return p
+        return None
+
+    if exe := find(): return exe
+    missing = pytest.fail if os.environ.get("CI", "").lower() == "true" else pytest.skip
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        missing("chromium is not installed and the tests do not run as root: apt-get install -y chromium")
+    if shutil.which("apt-get") is None:
+        missing("chromium is not installed and there is no apt-get to install it")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=600", "chromium"]
+    res = subprocess.run(install, capture_output=True, text=True, env=env)
+    if res.returncode != 0:  # stale package lists on a fresh machine
+        subprocess.run(["apt-get", "update", "-q", "-o", "DPkg::Lock::Timeout=600"], capture_output=True, text=True, env=env)
+        res = subprocess.run(install, capture_output=True, text=True, env=env)
+    if (exe := find()) is None: pytest.fail(f"apt-get install chromium failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+    return exe

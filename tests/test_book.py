@@ -10,14 +10,11 @@ under .cache/book/ are reused when neither the notebook nor the code changed), t
 stylesheet comes from the network. Every page of the site is also checked statically. Screenshots go to
 artifacts/book/ (ignored by git).
 
-Chromium comes from Debian (`apt-get install -y chromium`), installed here when missing and running as root;
-otherwise the browser checks are skipped with the reason.
+Chromium comes from conftest's `chromium` fixture: Debian's `chromium`, installed when missing and running as root;
+otherwise the browser checks are skipped with the reason (in CI a missing browser fails).
 """
 import fnmatch
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,7 +26,7 @@ sys.path.insert(0, str(ROOT))  # tools/ is a folder of the repository, not an in
 
 from tools.book import (BOOK_PARTS, MATHJAX_COMPONENT, _clean_output, _clean_text, _md_output, book_toc, build_book,
                         doc_name, list_chapters, make_page, mathjax_dir, part_of, project_root)
-from tools.book_check import check_page, figure_screenshot, find_chromium, parse_page, render_page
+from tools.book_check import check_page, figure_screenshot, parse_page, render_page
 
 ARTIFACTS = ROOT / "artifacts" / "book"
 CHAPTERS = {"ntk": "09_ntk", "rad": "11_rad"}  # chapters the browser check must find, by file prefix
@@ -200,22 +197,6 @@ def test_check_page(tmp_path):
 
 # --- the whole book in a browser ------------------------------------------------------------------------------------
 
-def _install_chromium():
-    if find_chromium(): return find_chromium()
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("chromium is not installed and the tests do not run as root: apt-get install -y chromium")
-    if shutil.which("apt-get") is None:
-        pytest.skip("chromium is not installed and there is no apt-get to install it")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    res = subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True, text=True, env=env)
-    if res.returncode != 0:  # stale package lists on a fresh machine
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, env=env)
-        res = subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], capture_output=True, text=True, env=env)
-    exe = find_chromium()
-    if exe is None: pytest.fail(f"apt-get install chromium failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
-    return exe
-
-
 def _page(site: Path, key: str) -> Path:
     if key == "index": return site / "index.html"
     found = sorted(site.glob(f"{CHAPTERS[key]}*.html"))
@@ -223,7 +204,7 @@ def _page(site: Path, key: str) -> Path:
     return found[0]
 
 
-def test_book_in_a_browser():
+def test_book_in_a_browser(chromium):
     # One test, so that pytest-xdist never builds the site twice at once into the same folder.
     index = build_book(ROOT / "_book", quiet=True)
     site = index.parent
@@ -238,7 +219,6 @@ def test_book_in_a_browser():
     assert with_math, "no page loads the local MathJax"
 
     # the index, the NTK and the RAD chapters as a reader gets them, after their scripts ran
-    chromium = _install_chromium()
     for key in ("index", "ntk", "rad"):
         page = _page(site, key)
         dom = render_page(page, screenshot=ARTIFACTS / f"{page.stem}.png", chromium=chromium)
