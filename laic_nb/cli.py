@@ -14,6 +14,7 @@ from .datasets import FASHION_MNIST_DIR, DatasetUnavailableError, canonical_data
 from .features import skipped_message
 from .pipeline import cluster_images
 from .benchmark import DEFAULT_BENCH_METHODS, benchmark_plan, run_benchmark, synthetic_benchmark
+from .export import EXPORT_FORMATS, export_run, undo_move
 from .report import (bench_report_entry, cluster_summary, features_summary, format_synthetic, read_bench_report,
                             results_table, to_toml, versions, write_cluster_outputs)
 from sklearn.utils._param_validation import InvalidParameterError  # a hyper-parameter value the user set (--set params.tau=-1)
@@ -21,7 +22,8 @@ from sklearn.utils._param_validation import InvalidParameterError  # a hyper-par
 # %% auto #0
 __all__ = ['USER_ERRORS', 'MODEL_KEYS', 'RECORD_ONLY', 'CLUSTER_FLAGS', 'BENCH_FLAGS', 'BENCH_DEFAULTS', 'IMAGES_HELP',
            'read_config', 'apply_overrides', 'cluster_arguments', 'cluster_command', 'features_command', 'bench_config',
-           'bench_command', 'demo_command', 'methods_help', 'build_parser', 'run_command', 'main', 'run_cli']
+           'bench_command', 'demo_command', 'export_command', 'methods_help', 'build_parser', 'run_command', 'main',
+           'run_cli']
 
 # %% ../nbs/20_cli.ipynb #4ec4b278
 USER_ERRORS = (LaicInputError, FileNotFoundError, NotADirectoryError, PermissionError, MemoryError, WeightsUnavailableError,
@@ -278,6 +280,22 @@ def demo_command(args) -> dict:
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; outputs in {out}")
     return result
 
+# %% ../nbs/20_cli.ipynb #abb58bcb
+def export_command(args):
+    "Run `laic export`: the run folder in another format, or `--undo` a move; print the summary (the plan with --dry-run)."
+    if args.undo:
+        if args.to or args.force or args.embeddings or args.url_prefix or args.document_root:
+            raise LaicInputError("--undo takes only the run folder (and --dry-run): laic export RUN_DIR --undo")
+        summary = undo_move(args.run_dir, dry_run=args.dry_run, progress=not args.quiet)
+    else:
+        if not args.to: raise LaicInputError(f"say what to write: laic export RUN_DIR --to {{{','.join(EXPORT_FORMATS)}}} DEST, or --undo a move")
+        to, dest = args.to
+        summary = export_run(args.run_dir, to, dest, mode=args.mode or "link", dry_run=args.dry_run, force=args.force,
+                             embeddings=args.embeddings, url_prefix=args.url_prefix, document_root=args.document_root,
+                             progress=not args.quiet)
+    if args.dry_run or not args.quiet: print(summary)
+    return summary
+
 # %% ../nbs/20_cli.ipynb #7354c036
 def methods_help() -> str:
     "Each method, its description and its hyper-parameters with their defaults (the epilog of `laic cluster --help`)."
@@ -420,12 +438,42 @@ def _demo_parser(
     d.set_defaults(func=demo_command)
     return d
 
+# %% ../nbs/20_cli.ipynb #df219f5c
+def _export_parser(
+    sub, # the sub-parsers of `laic`
+) -> argparse.ArgumentParser:
+    "`laic export`: a run folder, --to FORMAT DEST or --undo, how the images are placed, then each format's options."
+    formats = "\n".join(f"  {k:12s} {v}" for k, v in EXPORT_FORMATS.items())
+    e = sub.add_parser("export", help="export a run: class folders, Parquet, Label Studio tasks, a FiftyOne dataset",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Export the run folder laic cluster --out wrote. Nothing is overwritten without --force.",
+                       epilog=f"formats (--to FORMAT DEST):\n{formats}\n\nAfter --move, labels.csv still names the images' original "
+                              f"paths until laic export RUN_DIR --undo puts them back.")
+    e.add_argument("run_dir", metavar="RUN_DIR", help="the folder laic cluster --out wrote")
+    e.add_argument("--to", nargs=2, metavar=("FORMAT", "DEST"), default=None,
+                   help=f"{', '.join(EXPORT_FORMATS)}, and the folder (folders, fiftyone) or file (parquet, labelstudio) to write")
+    how = e.add_mutually_exclusive_group()
+    how.add_argument("--link", dest="mode", action="store_const", const="link", help="folders, fiftyone: symbolic links to the images (default)")
+    how.add_argument("--copy", dest="mode", action="store_const", const="copy", help="folders, fiftyone: copies of the images")
+    how.add_argument("--move", dest="mode", action="store_const", const="move", help="folders: move the images (recorded in the run folder)")
+    how.add_argument("--undo", action="store_true", help="put back the images an earlier --move moved")
+    e.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    e.add_argument("--force", action="store_true", help="write over an existing destination")
+    e.add_argument("--embeddings", action="store_true", help="parquet: add each image's CLIP feature, from the run's feature cache")
+    e.add_argument("--url-prefix", default=None, metavar="URL",
+                   help="labelstudio: the URL the images' folder is served at (default: Label Studio local-files URLs)")
+    e.add_argument("--document-root", default=None, metavar="DIR",
+                   help="labelstudio: the folder image paths are relative to (default: the deepest folder holding every image)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    e.set_defaults(func=export_command, mode=None)
+    return e
+
 # %% ../nbs/20_cli.ipynb #b6e80be1
 def build_parser() -> argparse.ArgumentParser:
-    "The `laic` parser: sub-commands cluster, features, bench and demo, each naming the command it runs."
+    "The `laic` parser: sub-commands cluster, features, bench, demo and export, each naming the command it runs."
     p = _Parser(prog="laic", description="Language-assisted image clustering with CLIP (laic_nb).")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_cluster_parser, _features_parser, _bench_parser, _demo_parser): add(sub)
+    for add in (_cluster_parser, _features_parser, _bench_parser, _demo_parser, _export_parser): add(sub)
     return p
 
 # %% ../nbs/20_cli.ipynb #34dbb088

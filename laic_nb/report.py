@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_report.ipynb #080a05ae
 from __future__ import annotations
-import csv, json, math, platform, time
+import csv, json, math, os, platform, time
 from pathlib import Path
 import numpy as np
 from .core import LaicInputError, l2_normalize
@@ -152,7 +152,7 @@ def cluster_report(
     ids = np.unique(r.labels)
     m = METHODS[r.method]
     return dict(
-        command=command, config=run.config,
+        command=command, cwd=os.getcwd(), config=run.config,
         method_description=m.description,
         centers_mode=CENTERS_MODES["features"] if m.needs_clip else None,
         weights=clip.weights, random_weights=clip.random_weights, model=clip.describe(),

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import laic_cmd
 from laic_nb.cli import run_cli
+from laic_nb.report import LABELS_COLUMNS
 
 TINY = ["--model", "laic-tiny", "--pretrained", "none", "--nouns", "40", "--quiet"]
 
@@ -46,7 +47,7 @@ def test_cluster_writes_outputs_and_lists_skipped(folder, cache, tmp_path):
     assert rep["versions"]["torch"] and rep["k_used"] == 3 and rep["config"]["method"] == "tac-notrain"
     assert -1 <= rep["label_free"]["features"]["silhouette"] <= 1 and rep["metrics"]["acc"] >= 0
     rows = list(csv.DictReader(open(out / "labels.csv")))
-    assert len(rows) == 24 and set(rows[0]) == {"path", "cluster", "cluster_name"}
+    assert len(rows) == 24 and tuple(rows[0]) == LABELS_COLUMNS
     assert not any("truncated" in r["path"] or "notes" in r["path"] for r in rows)
     assert all(r["cluster_name"] for r in rows)
     assert err.count("laic: warning:") == 1 and "truncated.jpg" in err and "notes.txt" in err
