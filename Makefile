@@ -15,6 +15,9 @@ $(STAMP): setup.py settings.ini requirements-lock.txt
 	# optional real images for `laic demo` (Debian's Fashion-MNIST); skipped where apt is not ours
 	-[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ ! -d /usr/share/datasets/fashion-mnist ] && \
 	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 || true
+	# headless Chromium for the report's screenshots and browser checks (Debian's chromium); skipped where apt is not ours
+	-[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v chromium >/dev/null && \
+	  (apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 install: $(STAMP)

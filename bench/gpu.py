@@ -50,7 +50,7 @@ a CPU run writes bench/results/cpu-<date>-<device>.json, which stays ignored. --
 renders the latest committed gpu-*.json with `laic_nb.performance.render_gpu_results`.
 """
 from __future__ import annotations
-import argparse, contextlib, datetime, hashlib, json, math, os, platform, re, subprocess, sys, tempfile, time, traceback, zipfile
+import argparse, contextlib, datetime, hashlib, json, os, platform, re, subprocess, sys, tempfile, time, traceback, zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent

@@ -18,7 +18,7 @@ from .spectral import MAX_CLUSTERS
 from .methods import METHODS, Method, check_method, check_params, build_estimator
 from .centers import CENTERS_MODES
 from .explore import Exploration, explore
-from .gallery import overview_html, file_thumbnails
+from .gallery import overview_html, file_thumbnails, write_report
 from .images import to_pil, item_path
 
 # %% auto #0
@@ -306,12 +306,30 @@ class ClusterRun:
 
     def paths(self) -> list: return [item_path(self.images, int(i)) for i in self.features.indices]
 
+    def facts(self,
+              command: str | None = None, # the command line, if any
+             ) -> dict: # what the report's header shows
+        "Method, model, weights (and whether they are random), images, K, timings."
+        r, clip = self.result, self.clip
+        return dict(method=r.method, model=clip.name, weights=clip.weights, random_weights=clip.random_weights,
+                    images=len(r.labels), k=r.n_clusters, command=command, timings_s=self.timings)
+
+    def title(self) -> str:
+        r, clip = self.result, self.clip
+        return (f"laic cluster: {r.method}, K={r.n_clusters}, {len(r.labels)} images, {clip.name} "
+                + ("RANDOM weights (clusters not meaningful)" if clip.random_weights else f"weights {clip.weights}"))
+
+    def write_report(self,
+                     path, # where to write report.html
+                     command: str | None = None, # the command line, shown in the header
+                    ):
+        "report.html of this run (the gallery chapter's page), written atomically; the path written."
+        if self.exploration is None: raise LaicInputError("this run has no exploration: run cluster_images with a method and exploration=True")
+        return write_report(path, self.exploration, self.paths(), self.thumbnail, title=self.title(), facts=self.facts(command))
+
     def _repr_html_(self):
         if self.exploration is None: return None  # features only: the plain repr
-        r = self.result
-        facts = dict(method=r.method, model=self.clip.name, weights=self.clip.weights, random_weights=self.clip.random_weights,
-                     images=len(r.labels), k=r.n_clusters)
-        return overview_html(self.exploration, self.paths(), self.thumbnail, facts=facts)
+        return overview_html(self.exploration, self.paths(), self.thumbnail, facts=self.facts())
 
 # %% ../nbs/18_pipeline.ipynb #8174cd09
 def class_names_of(

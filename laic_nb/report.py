@@ -13,7 +13,6 @@ from .cache import atomic_write_bytes
 from .centers import CENTERS_MODES
 from .datasets import published_results, published_sources
 from .images import item_path
-from .gallery import write_report
 
 # %% auto #0
 __all__ = ['LABELS_COLUMNS', 'BENCH_REPORT_KIND', 'versions', 'to_toml', 'write_labels_csv', 'plot_clusters', 'explore_summary',
@@ -186,19 +185,14 @@ def write_cluster_outputs(
     "labels.csv, report.html, clusters.png, config.toml and report.json of a clustering run, each written atomically."
     t0 = time.perf_counter()
     out = Path(out).expanduser(); out.mkdir(parents=True, exist_ok=True)
-    r, clip = run.result, run.clip
+    r = run.result
     ex = getattr(run, "exploration", None)
     write_labels_csv(out / "labels.csv", run.images, run.features.indices, r.labels, run.names, ex)
     paths = dict(labels=str(out / "labels.csv"), report=str(out / "report.json"), config=str(out / "config.toml"),
                  figure=str(out / "clusters.png") if figure else None, html=str(out / "report.html") if ex is not None else None)
-    title = (f"laic cluster: {r.method}, K={r.n_clusters}, {len(r.labels)} images, {clip.name} "
-             + ("RANDOM weights (clusters not meaningful)" if clip.random_weights else f"weights {clip.weights}"))
-    if ex is not None:
-        facts = dict(method=r.method, model=clip.name, weights=clip.weights, random_weights=clip.random_weights,
-                     images=len(r.labels), k=r.n_clusters, command=command, timings_s=run.timings)
-        write_report(out / "report.html", ex, run.paths(), run.thumbnail, title=title, facts=facts)
+    if ex is not None: run.write_report(out / "report.html", command)
     if figure:
-        plot_clusters(out / "clusters.png", run.images, run.features.indices, run.features.features, r.labels, run.names, title)
+        plot_clusters(out / "clusters.png", run.images, run.features.indices, run.features.features, r.labels, run.names, run.title())
     atomic_write_bytes(out / "config.toml", to_toml(dict(command="cluster", **run.config),
                                                     header=f"laic cluster, resolved configuration: rerun with\n"
                                                            f"  laic cluster --config {out / 'config.toml'}").encode())
