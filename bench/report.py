@@ -5,7 +5,8 @@
     .venv/bin/python bench/report.py --json bench/results/report-bench.json
 
 SYNTHETIC inputs: `make_bench_features` (512-d, K planted clusters, 835 nouns; not real CLIP), clustered by their planted
-labels (the report's cost does not depend on which method made the labels), named from the cluster means; thumbnails
+labels (the report's cost does not depend on which method made the labels), named from the cluster means, after a
+warm-up run at N = 300 (numba compiles UMAP's kernels once per process: about 5 s, not a cost of any one size); thumbnails
 are generated 32 x 32 colour images (a planted colour per cluster plus noise), made on demand as a real run decodes
 files. Each step of `explore.explore` is timed (neighbours, typicality, names, map, K guidance), then `gallery.render_report`
 (thumbnails and HTML) and the write. The table prints seconds per step, the projection's share of the total, and the
@@ -69,10 +70,15 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=20, help="planted clusters (default 20)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    ap.add_argument("--no-warmup", action="store_true", help="time the first size with numba's one-off compile included")
     args = ap.parse_args(argv)
     import torch
     cpu = platform.processor() or platform.machine()
     print(f"report bench: SYNTHETIC features and thumbnails, {os.cpu_count()} CPU(s) {cpu}, torch threads {torch.get_num_threads()}")
+    if not args.no_warmup:  # numba compiles NN-descent's and UMAP's kernels once per process: not a cost of any one size
+        t0 = time.perf_counter()
+        run_one(300, 5, args.seed)
+        print(f"warm-up (N = 300: numba compiles UMAP's kernels once per process): {time.perf_counter() - t0:.1f} s")
     rows = []
     steps = ("neighbours", "typicality", "names", "map", "guidance", "render", "write")
     print(f"{'N':>8} " + " ".join(f"{s:>10}" for s in steps) + f" {'total s':>8} {'map share':>9} {'MB':>7} {'thumbs':>6}")
