@@ -189,7 +189,8 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
         self.affinity_ = affinity
         k = self.n_clusters
         if k == "auto":  # chapter 12's default criterion on the graph that is clustered
-            k = select_n_clusters(affinity, 2, min(self.max_clusters, len(x) - 1), random_state=random_seed(self.random_state))
+            k = select_n_clusters(affinity, 2, min(self.max_clusters, len(x) - 1), random_state=random_seed(self.random_state),
+                                  image_features=x)  # read only by criteria that model the images (chapter 12's "bic")
         labels, assigned, self.n_clusters_ = _spectral_labels(affinity, k, self.max_clusters, self.assign_labels,
                                                               self.random_state)
         self.labels_ = _vote(self, labels, assigned, idx, val)
@@ -294,7 +295,7 @@ class ClipKMeans(ClusterMixin, BaseEstimator):
 class ClipSpectralClustering(ClusterMixin, BaseEstimator):
     "Spectral clustering on an image-only graph: kNN cosine ('cosine_knn', union or mutual) or dense RBF ('rbf')."
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left"), None],  # K <= N is checked with the data
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), None, StrOptions({"auto"})],  # K <= N is checked with the data
         "affinity": [StrOptions({"cosine_knn", "rbf"})],
         "knn": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state", np.random.Generator],
@@ -306,7 +307,7 @@ class ClipSpectralClustering(ClusterMixin, BaseEstimator):
     }
 
     def __init__(self,
-                 n_clusters=10, # K; None: estimated by the eigengap
+                 n_clusters=10, # K; None: estimated by the eigengap; "auto": by chapter 12's label-free criterion (as NTKSpectralClustering)
                  *,
                  affinity="cosine_knn", # "cosine_knn" (sparse kNN graph of cosines) or "rbf" (dense, small N)
                  knn=KNN, # neighbours per image of the kNN graph
@@ -340,7 +341,9 @@ class ClipSpectralClustering(ClusterMixin, BaseEstimator):
             gamma = self.gamma if self.gamma is not None else 1.0 / np.median(d2[~np.eye(n, dtype=bool)])
             a = np.exp(-gamma * d2); np.fill_diagonal(a, 0)
         self.affinity_, self.n_components_ = a, _n_components([a])
-        labels, assigned, self.n_clusters_ = _spectral_labels(a, self.n_clusters, self.max_clusters, self.assign_labels,
-                                                              self.random_state)
+        k = self.n_clusters
+        if k == "auto":  # chapter 12's default criterion on the image graph
+            k = select_n_clusters(a, 2, min(self.max_clusters, n - 1), random_state=random_seed(self.random_state), image_features=x)
+        labels, assigned, self.n_clusters_ = _spectral_labels(a, k, self.max_clusters, self.assign_labels, self.random_state)
         self.labels_ = _vote(self, labels, assigned, idx, val)
         return self

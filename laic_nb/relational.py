@@ -9,14 +9,16 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, _fit_context
 from sklearn.cluster import KMeans
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .core import (check_features, check_same_dim, check_n_clusters, check_int, check_random_state,
                           check_dense_budget, l2_normalize, native_threads, random_seed)
 from .vocab import spherical_kmeans, _spherical_kmeans, KMEANS_N_INIT, KMEANS_N_ITER, KMEANS_TOL
 from .datasets import consistency_class
-from .knn import cosine_knn, _cosine_knn
+from .knn import KNN, cosine_knn, _cosine_knn, kernel_topk, knn_graph
+from .spectral import MAX_CLUSTERS
+from .selection import select_n_clusters
 from .cluster import validate_images, validate_images_and_text
 
 # %% auto #0
@@ -96,7 +98,7 @@ def _candidate_nouns(x, t, n_centers: int, per_center: int, rng) -> np.ndarray:
 class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     "The second paper's no-train baseline: k-means on the rows of the image-text relational matrix."
     _parameter_constraints: dict = {
-        "n_clusters": [Interval(Integral, 1, None, closed="left")],  # K <= N is checked with the data
+        "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],  # K <= N is checked with the data
         "text_features": ["array-like", None],
         "lam": [Interval(Real, 0, None, closed="neither")],
         "per_center": [Interval(Integral, 1, None, closed="left")],
@@ -107,7 +109,7 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     }
 
     def __init__(self,
-                 n_clusters=10,  # K
+                 n_clusters=10,  # K; "auto": chosen in [2, MAX_CLUSTERS] by chapter 12's label-free criterion on the 30-NN cosine graph of C's rows
                  *,
                  text_features=None,  # (M, d) noun features: the whole vocabulary, or the candidates with filter_nouns=False
                  lam=10.0,  # lambda, the ridge penalty of Eq. 4
@@ -129,21 +131,28 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit(self,
             X,  # (N, d) image features to fit on (the training split)
             y=None,  # ignored (scikit-learn's signature)
-           ) -> RelationalKMeans:  # the fitted estimator: `labels_`, `representations_` (C), `noun_indices_`, `n_centers_`, `text_features_`, `cluster_centers_`, `inertia_`, `n_features_in_`
+           ) -> RelationalKMeans:  # the fitted estimator: `labels_`, `n_clusters_` (K used), `representations_` (C), `noun_indices_`, `n_centers_`, `text_features_`, `cluster_centers_`, `inertia_`, `n_features_in_`
         "Select nouns, build `representations_` (the matrix C) and cluster its rows into `labels_`."
         x, t = validate_images_and_text(self, X, self.text_features, needs="text features (the noun embeddings)")
         n = len(x)
-        check_n_clusters(self.n_clusters, n)
+        k = check_n_clusters(self.n_clusters, n, auto=True)
+        if k is None and n < 3: raise ValueError(f"n_clusters='auto' chooses K in [2, N - 1], which needs N >= 3 images, got N={n}: pass n_clusters")
+        k_max = min(MAX_CLUSTERS, n - 1)  # no max_clusters parameter: RelationalCenters (chapter 15) shares this signature
         if self.filter_nouns:
-            self.n_centers_ = self.n_centers or paper2_n_centers(n, self.n_clusters)
+            self.n_centers_ = self.n_centers or paper2_n_centers(n, k if k is not None else k_max)
             self.noun_indices_ = _candidate_nouns(l2_normalize(x), l2_normalize(t), self.n_centers_, self.per_center,
                                                   check_random_state(self.random_state))
         else:
             self.n_centers_, self.noun_indices_ = None, np.arange(len(t))
         self.text_features_ = t[self.noun_indices_]
         self.representations_ = _relational_matrix(x.astype(np.float64), self.text_features_.astype(np.float64), self.lam)
+        if k is None:  # "auto": chapter 12's default criterion on the cosine kNN graph of C's rows (the space k-means clusters)
+            c = l2_normalize(self.representations_.astype(np.float32))
+            graph = knn_graph(*kernel_topk(c, None, min(KNN, n - 1)))
+            k = select_n_clusters(graph, 2, k_max, random_state=random_seed(self.random_state), image_features=x)
+        self.n_clusters_ = int(k)
         with native_threads(n):
-            km = KMeans(self.n_clusters, n_init=self.n_init, random_state=random_seed(self.random_state)).fit(self.representations_)
+            km = KMeans(self.n_clusters_, n_init=self.n_init, random_state=random_seed(self.random_state)).fit(self.representations_)
         self.labels_, self.cluster_centers_, self.inertia_ = km.labels_, km.cluster_centers_, km.inertia_
         return self
 

@@ -14,11 +14,11 @@ from .ntk import TAU, ntk_affinity, check_tau
 from .spectral import check_affinity, top_eigenpairs, row_normalize, discretize
 
 # %% auto #0
-__all__ = ['ROW_BLOCK', 'DIFFUSION_TIME', 'DIFFUSION_FLOOR', 'K_DIFFUSION_TIME', 'CRITERIA', 'LOWER_IS_BETTER',
+__all__ = ['ROW_BLOCK', 'DIFFUSION_TIME', 'DIFFUSION_FLOOR', 'K_DIFFUSION_TIME', 'CRITERIA', 'LOWER_IS_BETTER', 'EXTRA_CRITERIA',
            'DEFAULT_CRITERION', 'TAUS', 'cosine_silhouette', 'davies_bouldin', 'calinski_harabasz',
            'adaptive_diffusion_time', 'check_diffusion_time', 'diffusion_embedding', 'labels_for_k',
-           'bootstrap_stability', 'check_criterion', 'candidate_ks', 'KCriteria', 'criteria_table', 'select_n_clusters',
-           'TauSelection', 'select_tau']
+           'bootstrap_stability', 'gaussian_bic', 'check_criterion', 'candidate_ks', 'KCriteria', 'criteria_table',
+           'select_n_clusters', 'TauSelection', 'select_tau']
 
 # %% ../nbs/12_selection.ipynb #115d931c
 def _cluster_index(labels, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +106,7 @@ def calinski_harabasz(
 
 # %% ../nbs/12_selection.ipynb #63b8d80c
 DIFFUSION_TIME = 16  # random-walk steps of the diffusion embedding (chapter 24: 16 to 64 do as well on synthetic data)
-DIFFUSION_FLOOR = 0.01  # diffusion_time="auto": the weight the last candidate's eigenvector keeps
+DIFFUSION_FLOOR = 0.01  # diffusion_time="auto": the weight the last candidate's eigenvector keeps (0.1: issue #24's option, chapter 24)
 K_DIFFUSION_TIME = "auto"  # footing of the choice of K (chapter 24's extended grid); DIFFUSION_TIME stays select_tau's
 
 def adaptive_diffusion_time(
@@ -192,16 +192,32 @@ def bootstrap_stability(
         ari[b] = [adjusted_rand_score(labels[i, idx], labels_for_k(vecs, int(k), rng)) for i, k in enumerate(ks)]
     return ari.mean(axis=0)
 
+# %% ../nbs/12_selection.ipynb #a2e3345b
+def gaussian_bic(
+    x, # (N, d) points (the image features); rows are used as given
+    labels, # (N,) cluster of each row, any integer ids
+) -> float: # BIC of a shared-variance spherical Gaussian mixture with these clusters, higher is better
+    "X-means' Bayesian information criterion of a labelling: likelihood of spherical clusters with one variance, less (p/2) ln N."
+    x = _float_rows(x)
+    lab, sizes, centers = _centers(x, labels)
+    n, d, k = len(x), x.shape[1], len(sizes)
+    sse = sum(float(((x[i:i + ROW_BLOCK] - centers[lab[i:i + ROW_BLOCK]]) ** 2).sum()) for i in range(0, n, ROW_BLOCK))
+    var = max(sse / (n * d), 1e-300)  # coincident clusters: a huge but finite likelihood
+    loglik = float((sizes * np.log(sizes / n)).sum()) - n * d / 2 * np.log(var)
+    return loglik - ((k - 1) + k * d + 1) / 2 * np.log(n)
+
+
 # %% ../nbs/12_selection.ipynb #67229ae0
 CRITERIA = ("eigengap", "eigenratio", "silhouette", "davies_bouldin", "calinski_harabasz", "stability")
 LOWER_IS_BETTER = ("davies_bouldin",)
+EXTRA_CRITERIA = ("bic",)  # computed only when asked (criteria=): `gaussian_bic` on `image_features`
 DEFAULT_CRITERION = "silhouette"  # most true K found on chapter 24's synthetic grid (ties: least accuracy lost)
 
 def check_criterion(
-    criterion, # one of `CRITERIA`
+    criterion, # one of `CRITERIA` or `EXTRA_CRITERIA`
 ) -> str:
-    "Return `criterion` if it is one of `CRITERIA`; `ValueError` otherwise."
-    return check_option(criterion, CRITERIA, "criterion")
+    "Return `criterion` if it is one of `CRITERIA` or `EXTRA_CRITERIA`; `ValueError` otherwise."
+    return check_option(criterion, CRITERIA + EXTRA_CRITERIA, "criterion")
 
 def candidate_ks(
     n: int, # number of nodes
@@ -262,6 +278,7 @@ def criteria_table(
     ks=None, # explicit candidates instead of k_min..k_max (for long ranges: a grid)
     criteria=CRITERIA, # which criteria to compute (stability is the slow one)
     features=None, # (N, d) rows to score silhouette / Davies–Bouldin / Calinski–Harabasz on; None: the diffusion embedding
+    image_features=None, # (N, d) rows `bic` models (the image features); None: `features`, else the diffusion embedding
     diffusion_time: float | str = K_DIFFUSION_TIME, # t of the diffusion embedding, or "auto": `adaptive_diffusion_time` at `diffusion_floor`
     diffusion_floor: float = DIFFUSION_FLOOR, # with diffusion_time="auto", the weight the k_max-th eigenvector keeps
     n_boot: int = 5, # subsets for `stability`
@@ -278,6 +295,9 @@ def criteria_table(
     if features is not None:
         features = check_features(features, "features", dtype=np.float64)
         if len(features) != n: raise ValueError(f"features has {len(features)} rows but the graph has N = {n} nodes")
+    if image_features is not None:
+        image_features = check_features(image_features, "image_features")
+        if len(image_features) != n: raise ValueError(f"image_features has {len(image_features)} rows but the graph has N = {n} nodes")
     with native_threads(n):
         vals, vecs = top_eigenpairs(a, top + 1, random_state, min_component_size=_min_component_size(n, top))
         labels = np.stack([labels_for_k(vecs, int(k), random_state) for k in cand])
@@ -288,6 +308,9 @@ def criteria_table(
             if c == "eigengap": scores[c] = vals[cand - 1] - vals[cand]
             elif c == "eigenratio": scores[c] = (1 - vals[cand]) / np.maximum(1 - vals[cand - 1], 1e-12)
             elif c == "stability": scores[c] = bootstrap_stability(a, cand, labels, n_boot, subsample, random_state)
+            elif c == "bic":
+                rows = image_features if image_features is not None else space
+                scores[c] = np.array([gaussian_bic(rows, lab) for lab in labels])
             else: scores[c] = np.array([index[c](space, lab) for lab in labels])
     return KCriteria(cand, scores, vals, labels, t)
 
@@ -296,10 +319,10 @@ def select_n_clusters(
     affinity, # (N, N) symmetric nonnegative graph, sparse or dense: the graph that will be clustered
     k_min: int = 2, # smallest candidate K
     k_max: int = 20, # largest candidate K (N - 1 at most)
-    criterion: str = DEFAULT_CRITERION, # one of `CRITERIA`
+    criterion: str = DEFAULT_CRITERION, # one of `CRITERIA` or `EXTRA_CRITERIA`
     random_state=0, # seed of the eigensolver, the discretisation (and the subsets of `stability`)
     ks=None, # explicit candidates instead of k_min..k_max
-    **kwargs, # more options of `criteria_table` (diffusion_time, features, n_boot, subsample)
+    **kwargs, # more options of `criteria_table` (diffusion_time, features, image_features, n_boot, subsample)
 ) -> int: # the chosen number of clusters
     "Number of clusters of `affinity` by one label-free criterion over the candidates."
     return criteria_table(affinity, k_min, k_max, ks, (check_criterion(criterion),), random_state=random_state, **kwargs).best(criterion)

@@ -217,14 +217,15 @@ def discretize(
     r = np.zeros((k, k))
     r[:, 0] = e[rng.choice(nonzero)]
     c = np.zeros(n)
+    empty = np.setdiff1d(np.arange(n), nonzero)  # never start from an empty row
     for j in range(1, k):
         c += np.abs(e @ r[:, j - 1])
-        c[np.setdiff1d(np.arange(n), nonzero)] = np.inf  # never start from an empty row
+        c[empty] = np.inf
         r[:, j] = e[np.argmin(c)]
-    last = -np.inf
+    last, ones, rows = -np.inf, np.ones(n), np.arange(n + 1)
     for _ in range(max_iter):
         labels = np.argmax(e @ r, axis=1)
-        p = sp.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
+        p = sp.csr_matrix((ones, labels, rows), shape=(n, k))  # one 1 per row: built in CSR form directly (no sort)
         u, s, wt = np.linalg.svd(p.T @ e)
         r = wt.T @ u.T
         if s.sum() - last <= tol * max(1.0, abs(s.sum())): break

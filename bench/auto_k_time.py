@@ -1,0 +1,69 @@
+"""What choosing K costs (issue #24): fit time with n_clusters="auto" against one fit at the known K, at N = 20,000.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_time.py                 # N = 20,000, K = 10, max_clusters 20 and 40
+    OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_time.py --n 4000 --repeats 1
+
+Synthetic `make_vl_blobs` features (d = 64, 300 nouns, confusion 0.25): timings do not depend on the embeddings' origin.
+Each estimator is fitted `--repeats` times per setting; the best time counts (the machine is shared: noisy). The ratio is
+(fit with n_clusters="auto") / (fit with n_clusters=K): the auto fit builds the same graph, chooses K on it (one
+eigendecomposition of max_clusters + 1 pairs, one labelling and one score per candidate) and then clusters with it.
+The target of the issue: at most 3.
+"""
+from __future__ import annotations
+import argparse, sys, time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def best_time(make, x, repeats: int) -> tuple[float, object]:
+    "(best wall time over `repeats` fits, the last fitted estimator)."
+    times, est = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter(); est = make().fit(x); times.append(time.perf_counter() - t0)
+    return min(times), est
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--max-clusters", type=int, nargs="+", default=[20, 40])
+    ap.add_argument("--repeats", type=int, default=2)
+    a = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(1)
+    from laic_nb.data import make_vl_blobs
+    from laic_nb.cluster import NTKSpectralClustering, ClipSpectralClustering
+    from laic_nb.relational import RelationalKMeans
+    from laic_nb.metrics import cluster_acc
+    from laic_nb import selection
+    sys.path.insert(0, str(ROOT / "bench"))
+    from real import machine
+    d = make_vl_blobs(a.n, a.k, 64, 300, confusion=0.25, random_state=0)
+    x = d.image_features
+    est = {"NTKSpectralClustering (naive)": lambda k, m: NTKSpectralClustering(k, text_features=d.text_features, variant="naive",
+                                                                               max_clusters=m),
+           "ClipSpectralClustering": lambda k, m: ClipSpectralClustering(k, max_clusters=m),
+           "RelationalKMeans (max_clusters fixed at 20)": lambda k, m: RelationalKMeans(k, text_features=d.text_features)}
+    print(f"Machine: {machine()}; N = {a.n}, K = {a.k}, d = 64, 300 nouns; default criterion {selection.DEFAULT_CRITERION!r}; "
+          f"best of {a.repeats}")
+    print("| estimator | max_clusters | fit, known K (s) | fit, 'auto' (s) | ratio | K chosen | ACC known / auto |")
+    print("|---|---|---|---|---|---|---|")
+    worst = 0.0
+    for name, make in est.items():
+        known, e1 = best_time(lambda: make(a.k, 20), x, a.repeats)
+        for m in (a.max_clusters if "fixed" not in name else [20]):
+            auto, e2 = best_time(lambda: make("auto", m), x, a.repeats)
+            worst = max(worst, auto / known)
+            print(f"| {name} | {m} | {known:.1f} | {auto:.1f} | {auto / known:.2f} | {e2.n_clusters_} | "
+                  f"{cluster_acc(d.labels, e1.labels_):.3f} / {cluster_acc(d.labels, e2.labels_):.3f} |", flush=True)
+    print(f"\nWorst ratio {worst:.2f} (target <= 3): {'met' if worst <= 3 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
