@@ -9,7 +9,7 @@ from .datasets import dataset_card, published_results
 from .methods import check_method
 
 # %% auto #0
-__all__ = ['md_table', 'fmt_runs', 'show_md', 'paper_table']
+__all__ = ['md_table', 'fmt_runs', 'show_md', 'bench_script', 'paper_table']
 
 # %% ../nbs/21_exp_paper_tables.ipynb #64d4419b
 def md_table(header: list, rows: list) -> str:
@@ -27,6 +27,21 @@ def show_md(text: str):
     "Display Markdown `text` (a table renders as a table in Jupyter and in the book)."
     from IPython.display import Markdown
     return Markdown(text)
+
+# %% ../nbs/21_exp_paper_tables.ipynb #6cbf1b38
+def bench_script(
+    name: str, # a script of the repository's bench/ folder, without ".py" (e.g. "real")
+):  # the loaded module, or None outside a clone of the repository
+    "bench/<name>.py of the repository this notebook runs in (searched upwards from the working folder), as a module."
+    import importlib.util, sys
+    from pathlib import Path
+    for d in (Path.cwd(), *Path.cwd().parents):
+        p = d / "bench" / f"{name}.py"
+        if p.is_file():
+            spec = importlib.util.spec_from_file_location(f"laic_bench_{name}", p)
+            mod = importlib.util.module_from_spec(spec); sys.modules[spec.name] = mod; spec.loader.exec_module(mod)
+            return mod
+    return None
 
 # %% ../nbs/21_exp_paper_tables.ipynb #33a3fdc4
 def paper_table(methods=("tac-notrain", "ntk-rad", "centers"), datasets=None) -> str:

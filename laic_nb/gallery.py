@@ -13,7 +13,7 @@ from .cache import atomic_write_bytes
 
 # %% auto #0
 __all__ = ['thumbnail_plan', 'make_thumbnails', 'file_thumbnails', 'render_report', 'write_report', 'overview_html',
-           'find_chromium', 'dump_dom', 'screenshot']
+           'find_chromium', 'run_chromium', 'dump_dom', 'screenshot']
 
 # %% ../nbs/17c_gallery.ipynb #44eb35b1
 def _text(
@@ -851,7 +851,7 @@ def find_chromium() -> str | None: # path of a Chromium/Chrome executable, or No
     return None
 
 # %% ../nbs/17c_gallery.ipynb #c654a1e9
-def _run_chromium(
+def run_chromium(
     page, # the HTML file
     view: str, # the hash to open ("overview", "map/hover=3", "cluster-2")
     extra: list, # more flags (--dump-dom, --screenshot=...)
@@ -882,7 +882,7 @@ def dump_dom(
     budget_ms: int = 5000, # virtual time for the page's script
 ) -> str: # the DOM after the script ran
     "The page's DOM at `#view` as headless Chromium has it after the script ran."
-    return _run_chromium(page, view, ["--dump-dom"], size, chromium, budget_ms)
+    return run_chromium(page, view, ["--dump-dom"], size, chromium, budget_ms)
 
 # %% ../nbs/17c_gallery.ipynb #907e0ae3
 def screenshot(
@@ -896,6 +896,6 @@ def screenshot(
     "A PNG of one view of the page in headless Chromium."
     png = Path(png).expanduser().resolve()
     png.parent.mkdir(parents=True, exist_ok=True)
-    _run_chromium(page, view, [f"--screenshot={png}"], size, chromium, budget_ms)
+    run_chromium(page, view, [f"--screenshot={png}"], size, chromium, budget_ms)
     if not png.exists(): raise RuntimeError(f"chromium wrote no screenshot of {page}#{view}")
     return png

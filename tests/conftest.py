@@ -65,10 +65,7 @@ def chromium():
     import shutil
     import subprocess
 
-    def find():
-        for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-            if p := shutil.which(name): return p
-        return None
+    from laic_nb.gallery import find_chromium as find
 
     if exe := find(): return exe
     missing = pytest.fail if os.environ.get("CI", "").lower() == "true" else pytest.skip

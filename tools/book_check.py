@@ -12,9 +12,11 @@ builder is `tools/book.py`, which does not import this file. Used by `tests/test
 This is a tool of the repository, not part of the `laic_nb` package.
 """
 from __future__ import annotations
-import html.parser, re, shutil, subprocess, tempfile
+import html.parser, re, tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+from laic_nb.gallery import run_chromium
 
 
 class _PageParser(html.parser.HTMLParser):
@@ -88,29 +90,12 @@ def check_page(
     return problems
 
 
-# Chromium (Debian's `chromium`) renders a page headless: `--dump-dom` prints the DOM after scripts ran,
-# `--virtual-time-budget` lets timers and MathJax finish first, and network features are off so nothing leaves the machine.
-
-def find_chromium() -> str | None: # path of a Chromium/Chrome executable, or None
-    "The first Chromium or Chrome on the PATH."
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        if p := shutil.which(name): return p
-    return None
-
-
-_CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
-                   "--disable-background-networking", "--disable-component-update", "--disable-sync", "--mute-audio"]
-
+# Chromium (Debian's `chromium`) renders a page headless through the report's own runner (`laic_nb.gallery.run_chromium`):
+# `--dump-dom` prints the DOM after scripts ran, `--virtual-time-budget` lets timers and MathJax finish first, and
+# network features are off so nothing leaves the machine.
 
 def _chromium(page, extra: list, chromium: str | None = None, budget_ms: int = 10000, size=(1280, 1400)) -> str:
-    exe = chromium or find_chromium()
-    if exe is None: raise RuntimeError("no chromium found: install it (Debian: apt-get install -y chromium)")
-    with tempfile.TemporaryDirectory() as prof:
-        res = subprocess.run([exe, *_CHROMIUM_FLAGS, f"--user-data-dir={prof}", f"--virtual-time-budget={budget_ms}",
-                              f"--window-size={size[0]},{size[1]}", *extra, Path(page).resolve().as_uri()],
-                             capture_output=True, text=True, timeout=180)
-    if res.returncode != 0: raise RuntimeError(f"chromium failed on {page}:\n{res.stderr[-2000:]}")
-    return res.stdout
+    return run_chromium(page, "", extra, size, chromium, budget_ms)
 
 
 def render_page(
