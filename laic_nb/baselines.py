@@ -9,10 +9,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
 from .core import check_features, check_same_dim, check_n_clusters, check_random_state, l2_normalize, native_threads, random_seed
 from .vocab import _select_positive_nouns, default_n_centers
-from .cluster import validate_images, validate_images_and_text
+from .cluster import AssignMixin, validate_images, validate_images_and_text, _nearest_center
+from .assign import UNKNOWN_RATE
 
 # %% auto #0
 __all__ = ['retrieve_text', 'TACNoTrain', 'ZeroShotCLIP', 'class_text_features']
@@ -42,7 +42,7 @@ def _retrieve_text(x, t, temperature: float, block: int = 4096) -> np.ndarray:
     return l2_normalize(out).astype(np.float32)
 
 # %% ../nbs/16_baselines.ipynb #ccbd64fc
-class TACNoTrain(ClusterMixin, BaseEstimator):
+class TACNoTrain(AssignMixin, ClusterMixin, BaseEstimator):
     "TAC's training-free clustering: k-means on [image ; retrieved text] (softmax temperature 0.005)."
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],  # K <= N is checked with the data
@@ -53,7 +53,10 @@ class TACNoTrain(ClusterMixin, BaseEstimator):
         "per_center": [Interval(Integral, 1, None, closed="left")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state", np.random.Generator],
+        "unknown_rate": [Interval(Real, 0, 1, closed="left")],
     }
+    _state_attributes = ("labels_", "n_clusters_", "n_features_in_", "cluster_centers_", "retrieval_nouns_", "fit_features_",
+                         "unknown_reference_")
 
     def __init__(self,
                  n_clusters=10, # K
@@ -65,16 +68,17 @@ class TACNoTrain(ClusterMixin, BaseEstimator):
                  per_center=5, # nouns the filter keeps per center (TAC: 5)
                  n_init=10, # k-means restarts
                  random_state=0, # seed of the filter's and the clustering's k-means (see `core.check_random_state`)
+                 unknown_rate=UNKNOWN_RATE, # predict: the share of images like the fitted ones called UNKNOWN (0: never)
                 ):
         self.n_clusters, self.text_features, self.temperature = n_clusters, text_features, temperature
         self.filter_nouns, self.n_centers, self.per_center = filter_nouns, n_centers, per_center
-        self.n_init, self.random_state = n_init, random_state
+        self.n_init, self.random_state, self.unknown_rate = n_init, random_state, unknown_rate
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self,
             X, # (N, d) image features
             y=None, # ignored (scikit-learn's signature)
-           ) -> TACNoTrain: # the fitted estimator: `labels_`, `noun_indices_`, `retrieved_`, `representations_`, `cluster_centers_`, `n_features_in_`
+           ) -> TACNoTrain: # the fitted estimator: `labels_`, `n_clusters_`, `noun_indices_`, `retrieval_nouns_`, `retrieved_`, `representations_`, `cluster_centers_`, `n_features_in_`
         "Filter nouns (TAC), retrieve each image's text counterpart, k-means on the concatenation."
         x, t = validate_images_and_text(self, X, self.text_features, needs="noun text features (the noun embeddings)")
         n = len(x)
@@ -85,43 +89,52 @@ class TACNoTrain(ClusterMixin, BaseEstimator):
                                                         check_random_state(self.random_state))
         else:
             self.noun_indices_ = np.arange(len(t))
-        self.retrieved_ = _retrieve_text(l2_normalize(x), l2_normalize(t[self.noun_indices_]), self.temperature)
+        self.retrieval_nouns_ = l2_normalize(t[self.noun_indices_])
+        self.retrieved_ = _retrieve_text(l2_normalize(x), self.retrieval_nouns_, self.temperature)
         self.representations_ = np.hstack([x, self.retrieved_])
         with native_threads(n):
             km = KMeans(self.n_clusters, n_init=self.n_init, random_state=random_seed(self.random_state)).fit(self.representations_)
-        self.labels_, self.cluster_centers_ = km.labels_, km.cluster_centers_
+        self.labels_, self.cluster_centers_, self.n_clusters_ = km.labels_, km.cluster_centers_, int(self.n_clusters)
+        self._keep_fit_images(x)
         return self
 
+    def _assign(self, x):
+        "TAC's rule for a new image: its text counterpart from the fitted nouns, then the nearest centroid of [image ; text]."
+        return _nearest_center(np.hstack([x, _retrieve_text(x, self.retrieval_nouns_, self.temperature)]), self.cluster_centers_)
+
+
 # %% ../nbs/16_baselines.ipynb #b17ad350
-class ZeroShotCLIP(ClusterMixin, BaseEstimator):
+class ZeroShotCLIP(AssignMixin, ClusterMixin, BaseEstimator):
     "Assign each image to the most similar class-name embedding (needs the class names: not unsupervised)."
     unsupervised = False
-    _parameter_constraints: dict = {"class_text_features": ["array-like", None]}
+    _parameter_constraints: dict = {"class_text_features": ["array-like", None],
+                                     "unknown_rate": [Interval(Real, 0, 1, closed="left")]}
+    _state_attributes = ("labels_", "n_clusters_", "n_features_in_", "class_features_", "fit_features_", "unknown_reference_")
 
     def __init__(self,
                  class_text_features=None, # (K, d) one embedding per class name (e.g. `class_text_features(clip, names, templates)`)
+                 *,
+                 unknown_rate=UNKNOWN_RATE, # predict: the share of images like the fitted ones called UNKNOWN (0: never)
                 ):
-        self.class_text_features = class_text_features
+        self.class_text_features, self.unknown_rate = class_text_features, unknown_rate
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self,
             X, # (N, d) image features
             y=None, # ignored (scikit-learn's signature)
-           ) -> ZeroShotCLIP: # the fitted estimator: `labels_`, `scores_`, `n_clusters_`, `class_features_`, `n_features_in_`
+           ) -> ZeroShotCLIP: # the fitted estimator: `labels_`, `scores_`, `n_clusters_`, `class_features_`, `fit_features_`, `unknown_reference_`, `n_features_in_`
         "Label the images of `X` by their most similar class."
         x, c = validate_images_and_text(self, X, self.class_text_features, "class_text_features",
                                         "class-name text features (it is told the classes; e.g. from class_text_features)")
         self.class_features_, self.n_clusters_ = c, len(c)
         self.scores_ = x @ c.T
         self.labels_ = self.scores_.argmax(1)
+        self._keep_fit_images(x)
         return self
 
-    def predict(self,
-                X, # (n, d) new images
-               ) -> np.ndarray: # (n,) the most similar class of each
+    def _assign(self, x):
         "The most similar class of each new image."
-        check_is_fitted(self)
-        return (l2_normalize(validate_images(self, X, reset=False)) @ self.class_features_.T).argmax(1)
+        return (x @ self.class_features_.T).argmax(1)
 
 def class_text_features(
     clip, # an open_clip model wrapper (see the features chapter)

@@ -25,7 +25,7 @@ from .features import encode_images, skipped_message
 from .datasets import dataset_key
 from .metrics import cluster_acc
 from .vocab import nearest_nouns
-from .cluster import validate_images, validate_images_and_text
+from .cluster import AssignMixin, validate_images, validate_images_and_text
 from .relational import RelationalKMeans, consistent_pseudo_labels, default_consistency_k
 
 # %% auto #0
@@ -529,7 +529,7 @@ def paper2_views(
 # %% ../nbs/15_centers.ipynb #0fdc7bbd
 _RK, _SC = signature_defaults(RelationalKMeans), signature_defaults(SemanticCenters)  # the parts' defaults, read once
 
-class RelationalCenters(ClusterMixin, BaseEstimator):
+class RelationalCenters(AssignMixin, ClusterMixin, BaseEstimator):
     "The second paper's method: relational k-means pseudo-labels, the neighbour-consistency filter, learned semantic centers."
     _parameter_constraints: dict = {
         **RelationalKMeans._parameter_constraints,
@@ -538,6 +538,7 @@ class RelationalCenters(ClusterMixin, BaseEstimator):
         **{q: v for q, v in SemanticCenters._parameter_constraints.items() if q not in ("n_clusters", "progress")},
         "verbose": ["verbose"],
     }
+    _state_attributes = ("labels_", "n_clusters_", "n_features_in_", "centers_", "classes_", "fit_features_", "unknown_reference_")
 
     def __init__(self,
                  n_clusters=_RK["n_clusters"],  # K
@@ -572,6 +573,7 @@ class RelationalCenters(ClusterMixin, BaseEstimator):
                  device=None,  # where the centers train (default: the model's device)
                  num_threads=_SC["num_threads"],  # CPU threads while the centers train; None: as they are
                  verbose=False,  # a progress bar over the centers' epochs
+                 unknown_rate=_RK["unknown_rate"],  # predict: the share of images like the fitted ones called UNKNOWN (0: never)
                 ):
         self.n_clusters, self.text_features, self.model, self.tokenizer = n_clusters, text_features, model, tokenizer
         self.lam, self.per_center, self.n_centers, self.filter_nouns = lam, per_center, n_centers, filter_nouns
@@ -580,7 +582,7 @@ class RelationalCenters(ClusterMixin, BaseEstimator):
         self.epochs, self.batch_size, self.lr, self.momentum = epochs, batch_size, lr, momentum
         self.weight_decay, self.q, self.alpha, self.beta = weight_decay, q, alpha, beta
         self.feature_noise, self.logit_scale, self.random_state = feature_noise, logit_scale, random_state
-        self.device, self.num_threads, self.verbose = device, num_threads, verbose
+        self.device, self.num_threads, self.verbose, self.unknown_rate = device, num_threads, verbose, unknown_rate
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self,
@@ -613,11 +615,11 @@ class RelationalCenters(ClusterMixin, BaseEstimator):
         self.noun_indices_, self.n_centers_ = rel.noun_indices_, rel.n_centers_
         self.centers_, self.classes_, self.labels_ = sc.centers_, sc.classes_, sc.labels_
         self.mode_ = "features" if images is None else "images"
+        self.n_clusters_ = int(len(self.classes_))
+        self._keep_fit_images(x)
         return self
 
-    def predict(self,
-                X,  # (n, d) new images (e.g. the test split)
-               ) -> np.ndarray:  # (n,) the nearest learned center of each
+    def _assign(self, x):
         "The nearest learned center of each new image (the paper's Eq. 14)."
-        check_is_fitted(self)
-        return self.semantic_centers_.predict(validate_images(self, X, reset=False))
+        return self.classes_[(x @ self.centers_.T).argmax(1)]
+

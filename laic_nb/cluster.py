@@ -12,18 +12,20 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from .core import (check_features, check_same_dim, check_n_clusters, check_dense_budget, l2_normalize, native_threads, random_seed,
                           ENGINES)
 from .knn import KNN, GRAPHS, PRECISIONS, check_knn, kernel_topk, knn_graph
 from .ntk import TAU, _ntk_topk, ntk_kernel
-from .spectral import MAX_CLUSTERS, ASSIGN_LABELS, _as_affinity, _spectral_clustering, _spectral_clustering_auto_k
+from .spectral import (MAX_CLUSTERS, ASSIGN_LABELS, SpectralModel, _as_affinity, _spectral_fit, _spectral_clustering_auto_k,
+                              _spectral_assign, spectral_extend)
+from .assign import UNKNOWN, UNKNOWN_RATE, unknown_reference, unknown_threshold, _nearest_cosine, _graph_rows
 from .selection import DEFAULT_CRITERION, select_n_clusters, select_tau
 from .rad import rad, RAD_MODES, BETA_SOLVERS
 
 # %% auto #0
-__all__ = ['VARIANTS', 'vote_unassigned', 'validate_images', 'validate_images_and_text', 'NTKSpectralClustering', 'ClipKMeans',
-           'ClipSpectralClustering']
+__all__ = ['VARIANTS', 'SPECTRAL_STATE', 'vote_unassigned', 'validate_images', 'validate_images_and_text', 'AssignMixin',
+           'NTKSpectralClustering', 'ClipKMeans', 'ClipSpectralClustering']
 
 # %% ../nbs/13_cluster.ipynb #c19e0ddd
 def vote_unassigned(
@@ -81,12 +83,33 @@ def validate_images_and_text(
     check_same_dim(x, t)
     return x, t
 
-def _spectral_labels(affinity, n_clusters, max_clusters: int, assign_labels: str, random_state):
-    "(labels, assigned, K) of a graph built by an estimator: K given (checked), or by the eigengap from one eigensolve."
+def _spectral_labels(affinity, n_clusters, max_clusters: int, assign_labels: str, random_state) -> SpectralModel:
+    "The `SpectralModel` of a graph built by an estimator: K given (checked), or by the eigengap from one eigensolve."
     a = _as_affinity(affinity)
     n = a.shape[0]
     if n_clusters is None: return _spectral_clustering_auto_k(a, min(max_clusters, n - 1), assign_labels, random_state)
-    return (*_spectral_clustering(a, int(n_clusters), assign_labels, random_state), int(n_clusters))
+    return _spectral_fit(a, int(n_clusters), assign_labels, random_state)
+
+SPECTRAL_STATE = ("spectral_values_", "spectral_vectors_", "spectral_degrees_", "spectral_assigner_")  # a fitted SpectralModel, flat
+
+def _keep_spectral(est, model: SpectralModel):
+    "Keep the fitted spectral model as flat arrays (what predict reads and a saved run holds)."
+    est.spectral_values_, est.spectral_vectors_ = model.values, model.vectors.astype(np.float32)
+    est.spectral_degrees_, est.spectral_assigner_ = model.degrees, model.assigner
+
+def _spectral_model(est) -> SpectralModel:
+    "The fitted `SpectralModel` back from the flat arrays (labels are not needed to extend it)."
+    return SpectralModel(est.labels_, None, est.spectral_values_, est.spectral_vectors_, est.spectral_degrees_, est.assign_labels,
+                         est.spectral_assigner_)
+
+def _kth(val, nb: int, n: int) -> np.ndarray:
+    "(B, N) the last value of each image's top-q list per graph; -inf for the dense graphs (every pair is an edge)."
+    return np.full((nb, n), -np.inf, dtype=np.float32) if val is None else np.asarray(val, dtype=np.float32).reshape(nb, n, -1).min(-1)
+
+def _nearest_center(z, centers) -> np.ndarray:
+    "Index of the nearest row of `centers` (squared Euclidean) for each row of `z`, in float64: k-means' assignment step."
+    z, c = np.asarray(z, dtype=np.float64), np.asarray(centers, dtype=np.float64)
+    return ((z * z).sum(1)[:, None] - 2 * z @ c.T + (c * c).sum(1)[None]).argmin(1)
 
 def _check_k(n_clusters, n: int):
     "The data-dependent half of the `n_clusters` rule: K <= N, or N >= 3 for the eigengap."
@@ -112,8 +135,27 @@ def _n_components(graphs) -> int:
     pattern = sum((sp.csr_matrix(g) != 0).astype(np.int8) for g in graphs)
     return int(connected_components(pattern, directed=False)[0])
 
+# %% ../nbs/13_cluster.ipynb #6a3680c5
+class AssignMixin:
+    "`predict` for the book's estimators: the method's own rule `_assign(x)` on unit rows, then the unknown rule."
+    def _keep_fit_images(self, x): # unit float32 rows of the fit
+        "Keep what the unknown rule needs: the fitted images and their nearest-neighbour reference (`assign.unknown_reference`)."
+        self.fit_features_ = np.ascontiguousarray(x, dtype=np.float32)
+        self.unknown_reference_ = unknown_reference(self.fit_features_, random_state=random_seed(getattr(self, "random_state", 0)))
+
+    def predict(self,
+                X, # (n, d) new images
+               ) -> np.ndarray: # (n,) the fitted cluster of each, or UNKNOWN (-1) for an image that fits none
+        "The fitted clusters applied to new images (the method's rule), with `UNKNOWN` for images unlike every fitted one."
+        check_is_fitted(self)
+        x = l2_normalize(validate_images(self, X, reset=False))
+        labels = np.asarray(self._assign(x), dtype=np.int64).copy()
+        far = _nearest_cosine(x, self.fit_features_) < unknown_threshold(self.unknown_reference_, self.unknown_rate)
+        labels[far] = UNKNOWN
+        return labels
+
 # %% ../nbs/13_cluster.ipynb #b2a8bbeb
-class NTKSpectralClustering(ClusterMixin, BaseEstimator):
+class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
     "NTK spectral clustering (Peng et al., ICLR 2026): naive, prompt-ensemble (pe) or RAD-fused NTK graph + spectral clustering."
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left"), None, StrOptions({"auto"})],
@@ -137,7 +179,10 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "beta_solver": [StrOptions(set(BETA_SOLVERS))],
         "engine": [StrOptions(set(ENGINES))],
+        "unknown_rate": [Interval(Real, 0, 1, closed="left")],
     }
+    _state_attributes = ("labels_", "n_clusters_", "n_features_in_", "tau_", "fit_features_", "unknown_reference_", "prompts_",
+                         "kth_", "row_weights_", "graph_degrees_", "rad_extension_", *SPECTRAL_STATE)  # what predict reads (a saved run keeps these)
 
     def __init__(self,
                  n_clusters=None, # K; None: estimated by the eigengap (up to `max_clusters`); "auto": by chapter 12's label-free criterion
@@ -162,12 +207,14 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
                  tol=1e-4, # RAD early stop on the relative change of A (reference: 1e-4; 0 = never)
                  beta_solver="cd", # RAD beta-step: "cd" (the reference's 4 pairwise sweeps) or "exact" (simplex projection)
                  engine="local", # where the kNN lists are computed: "local" (this process) or "ray" (row blocks as Ray tasks, same graph)
+                 unknown_rate=UNKNOWN_RATE, # predict: the share of images like the fitted ones called UNKNOWN (0: never)
                 ):
         self.n_clusters, self.text_features, self.variant, self.tau, self.knn = n_clusters, text_features, variant, tau, knn
         self.mu, self.lam, self.assign_labels, self.random_state, self.device = mu, lam, assign_labels, random_state, device
         self.max_clusters, self.n_outer, self.n_diffusion = max_clusters, n_outer, n_diffusion
         self.precision, self.verbose, self.graph, self.rad_mode = precision, verbose, graph, rad_mode
         self.template, self.tol, self.beta_solver, self.engine = template, tol, beta_solver, engine
+        self.unknown_rate = unknown_rate
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self,
@@ -184,6 +231,7 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
                             mode=self.rad_mode, tol=self.tol, beta_solver=self.beta_solver, device=self.device,
                             progress=self.verbose)
             self.beta_, self.rad_mode_ = self.rad_.beta, self.rad_.mode
+            diagonal = np.array(self.rad_.affinity.diagonal(), dtype=np.float64)  # predict's extension reads A-hat whole
             affinity = _drop_diagonal(self.rad_.affinity, copy=False)  # A-hat is ours: no second N x N array
         else: affinity = graphs[0] if len(graphs) == 1 else sum(graphs[1:], graphs[0]) / len(graphs)
         self.affinity_ = affinity
@@ -191,10 +239,54 @@ class NTKSpectralClustering(ClusterMixin, BaseEstimator):
         if k == "auto":  # chapter 12's default criterion on the graph that is clustered
             k = select_n_clusters(affinity, 2, min(self.max_clusters, len(x) - 1), random_state=random_seed(self.random_state),
                                   image_features=x)  # read only by criteria that model the images (chapter 12's "bic")
-        labels, assigned, self.n_clusters_ = _spectral_labels(affinity, k, self.max_clusters, self.assign_labels,
-                                                              self.random_state)
-        self.labels_ = _vote(self, labels, assigned, idx, val)
+        model = _spectral_labels(affinity, k, self.max_clusters, self.assign_labels, self.random_state)
+        self.n_clusters_ = model.n_clusters
+        self.labels_ = _vote(self, model.labels, model.assigned, idx, val)
+        nb = len(prompts)
+        self.prompts_ = prompts
+        self.row_weights_ = np.asarray(self.beta_ if self.variant == "rad" else np.full(nb, 1.0 / nb), dtype=np.float64)
+        self.kth_ = _kth(val, nb, len(x))
+        _keep_spectral(self, model)
+        self.graph_degrees_ = self.rad_extension_ = None
+        if self.variant == "rad":
+            self.graph_degrees_ = np.stack([np.asarray(g.sum(axis=1), dtype=np.float64).ravel() for g in graphs])
+            self.rad_extension_ = _rad_extension(affinity, diagonal, graphs, model, self.beta_ / (self.mu + self.beta_.sum()))
+        self._keep_fit_images(x)
         return self
+
+    def _assign(self, x):
+        "A new image's row in each prompt's graph (`assign.graph_rows`), weighted as fit fused them, then the Nyström extension."
+        if self.knn is None: check_dense_budget(len(x), len(self.fit_features_), what="the dense graph rows of the new images",
+                                                hint="predict in smaller batches")
+        if self.variant == "rad": return _rad_assign(self, x)
+        rows = sum(w * _graph_rows(x, self.fit_features_, self.kth_[b], self.knn or 1, self.graph, self.prompts_[b], self.tau_,
+                                   self.device) for b, w in enumerate(self.row_weights_))
+        return spectral_extend(_spectral_model(self), rows)
+
+
+# %% ../nbs/13_cluster.ipynb #000293c8
+def _rad_extension(a0, diagonal, graphs, model: SpectralModel, weights) -> np.ndarray:
+    "(B, N, K) float32: G_b = w_b A-hat S_b D^-1/2 V, with A-hat = `a0` (its diagonal dropped) plus `diagonal`."
+    from laic_nb.spectral import _normalized_affinity
+    dinv = np.zeros_like(model.degrees)
+    np.divide(1.0, np.sqrt(model.degrees), out=dinv, where=model.degrees > 0)
+    h = dinv[:, None] * model.vectors
+    out = []
+    for w, g in zip(weights, graphs):
+        y = np.asarray(_normalized_affinity(sp.csr_matrix(g, dtype=np.float64)) @ h)
+        out.append((w * (np.asarray(a0 @ y) + diagonal[:, None] * y)).astype(np.float32))
+    return np.stack(out)
+
+def _rad_assign(est, x) -> np.ndarray:
+    "Labels of new unit rows under a fitted RAD estimator: each prompt's normalised row times its G_b, then the fitted rotation."
+    u = np.zeros((len(x), est.spectral_vectors_.shape[1]))
+    for b in range(len(est.prompts_)):
+        r = _graph_rows(x, est.fit_features_, est.kth_[b], est.knn or 1, est.graph, est.prompts_[b], est.tau_, est.device)
+        d, deg = np.asarray(r.sum(axis=1)).ravel(), est.graph_degrees_[b]
+        left = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=d > 0)
+        right = np.divide(1.0, np.sqrt(deg), out=np.zeros_like(deg), where=deg > 0)
+        u += np.asarray((sp.diags(left) @ r @ sp.diags(right)) @ est.rad_extension_[b].astype(np.float64))
+    return _spectral_assign(_spectral_model(est), u / np.maximum(est.spectral_values_, 1e-12)[None])
 
 # %% ../nbs/13_cluster.ipynb #855796db
 def _ntk_inputs(self, # the NTKSpectralClustering being fitted
@@ -262,37 +354,45 @@ def _choose_tau(self, # the NTKSpectralClustering being fitted
     return float(self.tau_selection_.tau)
 
 # %% ../nbs/13_cluster.ipynb #76c63db4
-class ClipKMeans(ClusterMixin, BaseEstimator):
+class ClipKMeans(AssignMixin, ClusterMixin, BaseEstimator):
     "k-means on L2-normalised image features (the image-only baseline)."
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left")],  # K <= N is checked with the data
         "random_state": ["random_state", np.random.Generator],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "unknown_rate": [Interval(Real, 0, 1, closed="left")],
     }
+    _state_attributes = ("labels_", "n_clusters_", "n_features_in_", "cluster_centers_", "fit_features_", "unknown_reference_")
 
     def __init__(self,
                  n_clusters=10, # K
                  *,
                  random_state=0, # seed of k-means (see `core.random_seed`)
                  n_init=10, # k-means restarts, the best kept
+                 unknown_rate=UNKNOWN_RATE, # predict: the share of images like the fitted ones called UNKNOWN (0: never)
                 ):
-        self.n_clusters, self.random_state, self.n_init = n_clusters, random_state, n_init
+        self.n_clusters, self.random_state, self.n_init, self.unknown_rate = n_clusters, random_state, n_init, unknown_rate
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self,
             X, # (N, d) image features
             y=None, # ignored (scikit-learn's signature)
-           ) -> ClipKMeans: # the fitted estimator: `labels_`, `cluster_centers_`, `n_clusters_`, `n_features_in_`
+           ) -> ClipKMeans: # the fitted estimator: `labels_`, `cluster_centers_`, `n_clusters_`, `n_features_in_`, `fit_features_`, `unknown_reference_`
         "k-means on the unit rows of `X`."
         x = l2_normalize(validate_images(self, X))
         self.n_clusters_ = check_n_clusters(self.n_clusters, len(x))
         with native_threads(len(x)):
             km = KMeans(self.n_clusters_, n_init=self.n_init, random_state=random_seed(self.random_state)).fit(x)
         self.labels_, self.cluster_centers_ = km.labels_.astype(np.int64), km.cluster_centers_
+        self._keep_fit_images(x)
         return self
 
+    def _assign(self, x):
+        "The nearest fitted centroid (Euclidean, on the unit rows k-means ran on): k-means' own rule."
+        return _nearest_center(x, self.cluster_centers_)
+
 # %% ../nbs/13_cluster.ipynb #5b38a042
-class ClipSpectralClustering(ClusterMixin, BaseEstimator):
+class ClipSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
     "Spectral clustering on an image-only graph: kNN cosine ('cosine_knn', union or mutual) or dense RBF ('rbf')."
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left"), None, StrOptions({"auto"})],  # K <= N is checked with the data
@@ -304,7 +404,10 @@ class ClipSpectralClustering(ClusterMixin, BaseEstimator):
         "device": [str, torch.device, None],
         "max_clusters": [Interval(Integral, 2, None, closed="left")],
         "graph": [StrOptions(set(GRAPHS))],
+        "unknown_rate": [Interval(Real, 0, 1, closed="left")],
     }
+    _state_attributes = ("labels_", "n_clusters_", "n_features_in_", "kth_", "gamma_", "fit_features_", "unknown_reference_",
+                         *SPECTRAL_STATE)
 
     def __init__(self,
                  n_clusters=10, # K; None: estimated by the eigengap; "auto": by chapter 12's label-free criterion (as NTKSpectralClustering)
@@ -317,10 +420,11 @@ class ClipSpectralClustering(ClusterMixin, BaseEstimator):
                  device=None, # torch device of the kNN search
                  max_clusters=MAX_CLUSTERS, # largest K the eigengap may choose
                  graph="union", # kNN symmetrisation: "union" (either direction, scikit-learn's too) or "mutual"
+                 unknown_rate=UNKNOWN_RATE, # predict: the share of images like the fitted ones called UNKNOWN (0: never)
                 ):
         self.n_clusters, self.affinity, self.knn, self.random_state = n_clusters, affinity, knn, random_state
         self.assign_labels, self.gamma, self.device, self.max_clusters = assign_labels, gamma, device, max_clusters
-        self.graph = graph
+        self.graph, self.unknown_rate = graph, unknown_rate
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self,
@@ -332,18 +436,32 @@ class ClipSpectralClustering(ClusterMixin, BaseEstimator):
         n = len(x)
         _check_k(self.n_clusters, n)
         idx = val = None
+        self.gamma_ = None
         if self.affinity == "cosine_knn":
             idx, val = kernel_topk(x, None, check_knn(self.knn, n), device=self.device)
             a = knn_graph(idx, val, self.graph)
         else:
             check_dense_budget(n, n_arrays=3, itemsize=8, what="a dense RBF affinity", hint="use affinity='cosine_knn'")
             d2 = np.maximum(2 - 2 * (x.astype(np.float64) @ x.T.astype(np.float64)), 0)  # unit rows
-            gamma = self.gamma if self.gamma is not None else 1.0 / np.median(d2[~np.eye(n, dtype=bool)])
-            a = np.exp(-gamma * d2); np.fill_diagonal(a, 0)
+            self.gamma_ = float(self.gamma if self.gamma is not None else 1.0 / np.median(d2[~np.eye(n, dtype=bool)]))
+            a = np.exp(-self.gamma_ * d2); np.fill_diagonal(a, 0)
         self.affinity_, self.n_components_ = a, _n_components([a])
         k = self.n_clusters
         if k == "auto":  # chapter 12's default criterion on the image graph
             k = select_n_clusters(a, 2, min(self.max_clusters, n - 1), random_state=random_seed(self.random_state), image_features=x)
-        labels, assigned, self.n_clusters_ = _spectral_labels(a, k, self.max_clusters, self.assign_labels, self.random_state)
-        self.labels_ = _vote(self, labels, assigned, idx, val)
+        model = _spectral_labels(a, k, self.max_clusters, self.assign_labels, self.random_state)
+        self.n_clusters_ = model.n_clusters
+        self.labels_ = _vote(self, model.labels, model.assigned, idx, val)
+        self.kth_ = _kth(val, 1, n)[0]
+        _keep_spectral(self, model)
+        self._keep_fit_images(x)
         return self
+
+    def _assign(self, x):
+        "A new image's row in the image graph (its cosine kNN row, or its RBF row), then the Nyström extension."
+        if self.affinity == "cosine_knn": rows = _graph_rows(x, self.fit_features_, self.kth_, self.knn, self.graph)
+        else:
+            check_dense_budget(len(x), len(self.fit_features_), what="the RBF rows of the new images", hint="predict in smaller batches")
+            rows = np.exp(-self.gamma_ * np.maximum(2 - 2 * x.astype(np.float64) @ self.fit_features_.T.astype(np.float64), 0))
+        return spectral_extend(_spectral_model(self), rows)
+

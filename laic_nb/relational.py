@@ -19,7 +19,8 @@ from .datasets import consistency_class
 from .knn import KNN, cosine_knn, _cosine_knn, kernel_topk, knn_graph
 from .spectral import MAX_CLUSTERS
 from .selection import select_n_clusters
-from .cluster import validate_images, validate_images_and_text
+from .cluster import AssignMixin, validate_images, validate_images_and_text, _nearest_center
+from .assign import UNKNOWN_RATE
 
 # %% auto #0
 __all__ = ['relational_matrix', 'paper2_n_centers', 'candidate_nouns', 'RelationalKMeans', 'consistent_pseudo_labels',
@@ -95,7 +96,7 @@ def _candidate_nouns(x, t, n_centers: int, per_center: int, rng) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 # %% ../nbs/14_relational.ipynb #294206d2
-class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+class RelationalKMeans(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     "The second paper's no-train baseline: k-means on the rows of the image-text relational matrix."
     _parameter_constraints: dict = {
         "n_clusters": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],  # K <= N is checked with the data
@@ -106,7 +107,10 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         "filter_nouns": ["boolean"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state", np.random.Generator],
+        "unknown_rate": [Interval(Real, 0, 1, closed="left")],
     }
+    _state_attributes = ("labels_", "n_clusters_", "n_features_in_", "text_features_", "cluster_centers_", "fit_features_",
+                         "unknown_reference_")
 
     def __init__(self,
                  n_clusters=10,  # K; "auto": chosen in [2, MAX_CLUSTERS] by chapter 12's label-free criterion on the 30-NN cosine graph of C's rows
@@ -118,9 +122,11 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                  filter_nouns=True,  # select the candidates (Sec. 3.1); False: use every given noun
                  n_init=10,  # k-means restarts on C
                  random_state=0,  # seed of both k-means (candidate nouns and clusters), see `core.check_random_state`
+                 unknown_rate=UNKNOWN_RATE,  # predict: the share of images like the fitted ones called UNKNOWN (0: never)
                 ):
         self.n_clusters, self.text_features, self.lam, self.per_center = n_clusters, text_features, lam, per_center
         self.n_centers, self.filter_nouns, self.n_init, self.random_state = n_centers, filter_nouns, n_init, random_state
+        self.unknown_rate = unknown_rate
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -154,6 +160,7 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         with native_threads(n):
             km = KMeans(self.n_clusters_, n_init=self.n_init, random_state=random_seed(self.random_state)).fit(self.representations_)
         self.labels_, self.cluster_centers_, self.inertia_ = km.labels_, km.cluster_centers_, km.inertia_
+        self._keep_fit_images(x)
         return self
 
     def transform(self,
@@ -164,14 +171,11 @@ class RelationalKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         x = l2_normalize(validate_images(self, X, reset=False))
         return _relational_matrix(x.astype(np.float64), self.text_features_.astype(np.float64), self.lam)
 
-    def predict(self,
-                X,  # (n, d) new images (e.g. the test split)
-               ) -> np.ndarray:  # (n,) the fitted cluster of each
+    def _assign(self, x):
         "The nearest fitted k-means centroid (Euclidean, in C-space) of each new image's row of C."
-        c = self.transform(X).astype(np.float64)
-        m = self.cluster_centers_.astype(np.float64)
-        d2 = (c * c).sum(1)[:, None] - 2 * c @ m.T + (m * m).sum(1)[None]
-        return d2.argmin(1)
+        return _nearest_center(_relational_matrix(x.astype(np.float64), self.text_features_.astype(np.float64), self.lam),
+                               self.cluster_centers_)
+
 
 # %% ../nbs/14_relational.ipynb #0213795f
 def consistent_pseudo_labels(

@@ -5,6 +5,7 @@
 # %% ../nbs/10_spectral.ipynb #3fac2f6d
 from __future__ import annotations
 import contextlib
+from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh, LinearOperator
@@ -17,8 +18,8 @@ MAX_CLUSTERS = 20  # largest K the eigengap considers unless told: the one defau
 
 # %% auto #0
 __all__ = ['MAX_CLUSTERS', 'ASSIGN_LABELS', 'check_affinity', 'normalized_affinity', 'top_eigenpairs', 'row_normalize',
-           'spectral_embedding', 'planted_partition', 'discretize', 'spectral_clustering', 'estimate_n_clusters',
-           'cosine_knn_affinity']
+           'spectral_embedding', 'planted_partition', 'discretize', 'SpectralModel', 'spectral_clustering',
+           'spectral_extend', 'estimate_n_clusters', 'cosine_knn_affinity']
 
 # %% ../nbs/10_spectral.ipynb #85ff97eb
 def _dense_asymmetry(a: np.ndarray, block: int = 2048) -> float:
@@ -202,18 +203,12 @@ def planted_partition(
     return sp.csr_matrix((upper | upper.T).astype(np.float64)), y
 
 # %% ../nbs/10_spectral.ipynb #c85332f1
-def discretize(
-    embedding: np.ndarray, # (N, K) row-normalised spectral embedding
-    random_state=0, # seed of the first row picked for the rotation
-    max_iter: int = 100, # alternations at most
-    tol: float = 1e-10, # stop when tr(Sigma) grows by less than this (relative)
-) -> np.ndarray: # labels in 0..K-1
-    "Yu–Shi discretisation of a row-normalised spectral embedding."
-    e = np.asarray(embedding, dtype=np.float64)
+def _discretize(e: np.ndarray, random_state=0, max_iter: int = 100, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    "Yu-Shi on trusted float64 rows: (labels, the rotation R with labels = argmax of rows @ R)."
     n, k = e.shape
     rng = check_random_state(random_state)
     nonzero = np.flatnonzero(np.linalg.norm(e, axis=1) > 0)
-    if len(nonzero) == 0: return np.zeros(n, dtype=np.int64)
+    if len(nonzero) == 0: return np.zeros(n, dtype=np.int64), np.eye(k)
     r = np.zeros((k, k))
     r[:, 0] = e[rng.choice(nonzero)]
     c = np.zeros(n)
@@ -230,29 +225,64 @@ def discretize(
         r = wt.T @ u.T
         if s.sum() - last <= tol * max(1.0, abs(s.sum())): break
         last = s.sum()
-    return np.argmax(e @ r, axis=1).astype(np.int64)
+    return np.argmax(e @ r, axis=1).astype(np.int64), r
 
-# %% ../nbs/10_spectral.ipynb #55ad4965
+def discretize(
+    embedding: np.ndarray, # (N, K) row-normalised spectral embedding
+    random_state=0, # seed of the first row picked for the rotation
+    max_iter: int = 100, # alternations at most
+    tol: float = 1e-10, # stop when tr(Sigma) grows by less than this (relative)
+) -> np.ndarray: # labels in 0..K-1
+    "Yu–Shi discretisation of a row-normalised spectral embedding."
+    return _discretize(np.asarray(embedding, dtype=np.float64), random_state, max_iter, tol)[0]
+
+
+# %% ../nbs/10_spectral.ipynb #8e466cf5
 ASSIGN_LABELS = ("discretize", "kmeans")
 
-def _spectral_clustering(a, n_clusters: int, assign_labels: str = "discretize", random_state=0,
-                         min_component_size: int | None = None, vectors: np.ndarray | None = None):
-    "(labels, assigned) for `a` in the cores' form and a valid `n_clusters` (trusted); `vectors`: its top eigenvectors, if known."
+@dataclass
+class SpectralModel:
+    "A fitted spectral clustering: what places the fitted nodes, and what places a new one (`spectral_extend`)."
+    labels: np.ndarray  # (N,) cluster of each node
+    assigned: np.ndarray  # (N,) bool, the nodes the spectral step placed (the others have no edges or no eigenvector)
+    values: np.ndarray  # (K,) the top eigenvalues of D^-1/2 A D^-1/2, descending
+    vectors: np.ndarray  # (N, K) their eigenvectors
+    degrees: np.ndarray  # (N,) the degrees of A
+    assign_labels: str  # "discretize" or "kmeans"
+    assigner: np.ndarray  # (K, K): the rotation R (labels = argmax of rows @ R) or the k-means centers of the rows
+
+    @property
+    def n_clusters(self) -> int: return self.vectors.shape[1]
+
+def _spectral_fit(a, n_clusters: int, assign_labels: str = "discretize", random_state=0,
+                  min_component_size: int | None = None, vectors: np.ndarray | None = None,
+                  values: np.ndarray | None = None) -> SpectralModel:
+    "The `SpectralModel` of `a` in the cores' form and a valid `n_clusters` (trusted); `values, vectors`: its top eigenpairs, if known."
     n = a.shape[0]
     if min_component_size is None: min_component_size = max(2, n // (10 * n_clusters))
-    live = np.asarray(a.sum(axis=1)).ravel() > 0  # isolated nodes have degree 0
+    degrees = np.asarray(a.sum(axis=1), dtype=np.float64).ravel()
+    live = degrees > 0  # isolated nodes have degree 0
     if live.sum() < n_clusters:
         raise ValueError(f"only {int(live.sum())} nodes have edges but n_clusters={n_clusters}: the graph is too sparse; increase knn")
-    if vectors is None: vectors = _top_eigenpairs(a, n_clusters, random_state, min_component_size=min_component_size)[1]
+    if vectors is None: values, vectors = _top_eigenpairs(a, n_clusters, random_state, min_component_size=min_component_size)
     emb = row_normalize(vectors)
     live &= np.linalg.norm(emb, axis=1) > 0
     labels = np.zeros(n, dtype=np.int64)
-    if assign_labels == "discretize": labels[live] = discretize(emb[live], random_state)
+    if assign_labels == "discretize": labels[live], assigner = _discretize(emb[live], random_state)
     else:
         with native_threads(n):
-            labels[live] = KMeans(n_clusters, n_init=10, random_state=random_seed(random_state)).fit_predict(emb[live])
+            km = KMeans(n_clusters, n_init=10, random_state=random_seed(random_state)).fit(emb[live])
+        labels[live], assigner = km.labels_, km.cluster_centers_
     if (~live).any(): labels[~live] = np.bincount(labels[live], minlength=n_clusters).argmax()
-    return labels, live
+    return SpectralModel(labels, live, np.asarray(values, dtype=np.float64), vectors, degrees, assign_labels, assigner)
+
+
+# %% ../nbs/10_spectral.ipynb #b2d45839
+def _spectral_clustering(a, n_clusters: int, assign_labels: str = "discretize", random_state=0,
+                         min_component_size: int | None = None):
+    "(labels, assigned) for `a` in the cores' form and a valid `n_clusters` (trusted)."
+    m = _spectral_fit(a, n_clusters, assign_labels, random_state, min_component_size)
+    return m.labels, m.assigned
 
 def spectral_clustering(
     affinity, # (N, N) symmetric nonnegative graph, sparse or dense
@@ -269,6 +299,29 @@ def spectral_clustering(
         raise ValueError(f"assign_labels must be 'discretize' or 'kmeans', got {assign_labels!r}")
     labels, assigned = _spectral_clustering(a, n_clusters, assign_labels, random_state, min_component_size)
     return (labels, assigned) if return_assigned else labels
+
+# %% ../nbs/10_spectral.ipynb #7ca7dfef
+def _spectral_assign(model: SpectralModel, u) -> np.ndarray:
+    "Labels of embedding rows `u` (any positive scale per row) by the fitted assignment; -1 for a zero row."
+    u = row_normalize(np.asarray(u, dtype=np.float64))
+    if model.assign_labels == "discretize": labels = np.argmax(u @ model.assigner, axis=1)
+    else: labels = np.argmin(((u[:, None, :] - model.assigner[None]) ** 2).sum(-1), axis=1)
+    labels = labels.astype(np.int64)
+    labels[np.linalg.norm(u, axis=1) == 0] = -1
+    return labels
+
+def spectral_extend(
+    model: SpectralModel, # a fitted spectral clustering (`_spectral_fit`, or an estimator's `spectral_model_`)
+    rows, # (n, N) the rows new nodes would have in the graph: scipy sparse or dense, >= 0
+) -> np.ndarray: # (n,) the cluster of each new node; a node with an empty row gets -1
+    "The Nyström extension of the fitted spectral embedding to new nodes, assigned by the fitted rotation (or k-means centers)."
+    w = sp.csr_matrix(rows, dtype=np.float64)
+    if w.shape[1] != len(model.degrees):
+        raise ValueError(f"rows must have one column per fitted node ({len(model.degrees)}), got shape {w.shape}")
+    dinv = np.zeros_like(model.degrees)
+    np.divide(1.0, np.sqrt(model.degrees), out=dinv, where=model.degrees > 0)
+    u = np.asarray(w @ (dinv[:, None] * model.vectors)) / np.maximum(model.values, 1e-12)[None]
+    return _spectral_assign(model, u)  # the 1 / sqrt(d_x) factor is one scale per row: the unit row drops it
 
 # %% ../nbs/10_spectral.ipynb #1084f15b
 def _eigengap(vals: np.ndarray) -> int:
@@ -293,16 +346,15 @@ def estimate_n_clusters(
     return (k, vals) if return_eigenvalues else k
 
 # %% ../nbs/10_spectral.ipynb #84ab477e
-def _spectral_clustering_auto_k(a, max_clusters: int, assign_labels: str = "discretize", random_state=0):
-    "(labels, assigned, K) with K by the eigengap, for `a` in the cores' form and 2 <= max_clusters <= N - 1 (trusted): one eigensolve."
+def _spectral_clustering_auto_k(a, max_clusters: int, assign_labels: str = "discretize", random_state=0) -> SpectralModel:
+    "The `SpectralModel` with K by the eigengap, for `a` in the cores' form and 2 <= max_clusters <= N - 1 (trusted): one eigensolve."
     min_component_size = max(2, a.shape[0] // (10 * max_clusters))
     vals, vecs = _top_eigenpairs(a, max_clusters + 1, random_state, min_component_size=min_component_size, at_most=True)
     if len(vals) < 3:
         raise ValueError(f"the graph is too fragmented to estimate K (only {len(vals)} eigenvectors live on components of "
                          f">= {min_component_size} nodes): increase knn, or pass n_clusters")
     k = _eigengap(vals)
-    labels, assigned = _spectral_clustering(a, k, assign_labels, random_state, min_component_size, vectors=vecs[:, :k])
-    return labels, assigned, k
+    return _spectral_fit(a, k, assign_labels, random_state, min_component_size, vectors=vecs[:, :k], values=vals[:k])
 
 # %% ../nbs/10_spectral.ipynb #d0d19756
 def cosine_knn_affinity(
