@@ -15,6 +15,7 @@ from .features import skipped_message
 from .pipeline import cluster_images
 from .benchmark import DEFAULT_BENCH_METHODS, benchmark_plan, run_benchmark, synthetic_benchmark
 from .export import EXPORT_FORMATS, export_run, undo_move
+from .runs import edit_run, predict_images, undo_edit
 from .report import (bench_report_entry, cluster_summary, features_summary, format_synthetic, read_bench_report,
                             results_table, to_toml, versions, write_cluster_outputs)
 from sklearn.utils._param_validation import InvalidParameterError  # a hyper-parameter value the user set (--set params.tau=-1)
@@ -22,8 +23,8 @@ from sklearn.utils._param_validation import InvalidParameterError  # a hyper-par
 # %% auto #0
 __all__ = ['USER_ERRORS', 'MODEL_KEYS', 'RECORD_ONLY', 'CLUSTER_FLAGS', 'BENCH_FLAGS', 'BENCH_DEFAULTS', 'IMAGES_HELP',
            'read_config', 'apply_overrides', 'cluster_arguments', 'cluster_command', 'features_command', 'bench_config',
-           'bench_command', 'demo_command', 'export_command', 'methods_help', 'build_parser', 'run_command', 'main',
-           'run_cli']
+           'bench_command', 'demo_command', 'export_command', 'predict_command', 'edit_command', 'methods_help',
+           'build_parser', 'run_command', 'main', 'run_cli']
 
 # %% ../nbs/20_cli.ipynb #4ec4b278
 USER_ERRORS = (LaicInputError, FileNotFoundError, NotADirectoryError, PermissionError, MemoryError, WeightsUnavailableError,
@@ -296,6 +297,53 @@ def export_command(args):
     if args.dry_run or not args.quiet: print(summary)
     return summary
 
+# %% ../nbs/20_cli.ipynb #97641723
+def predict_command(args) -> dict:
+    "Run `laic predict`: the new images in the run's clusters; print a summary; return the report."
+    pretrained = args.pretrained
+    rep = predict_images(args.run, args.images, args.out, unknown_rate=args.unknown_rate, model=args.model, pretrained=pretrained,
+                         device=args.device, cache=args.cache, batch_size=args.batch_size or 64, workers=args.workers,
+                         limit=args.limit, progress=not args.quiet, command=_command(args), log=lambda m: _log(f"laic: {m}", args.quiet))
+    if rep["n_skipped"]: _log(f"laic: warning: skipped {rep['n_skipped']} unreadable file(s) (listed in report.json)")
+    if not args.quiet:
+        lines = [f"{rep['n_images']} new images into the clusters of {rep['run']} ({rep['method']}, "
+                 f"{'RANDOM weights' if rep['random_weights'] else rep['weights']}); {rep['n_unknown']} unknown",
+                 f"rule: {rep['rule']}"]
+        lines += [f"  cluster {q['id']:3d}  {q['size']:6d} images  {q['name']}" for q in rep["clusters"]]
+        o = rep["outputs"]
+        lines.append("wrote " + ", ".join(str(v) for v in (o.get("html"), o.get("labels"), o.get("report")) if v))
+        print("\n".join(lines))
+    return rep
+
+# %% ../nbs/20_cli.ipynb #4f6722e4
+def _edit_ops(args) -> dict:
+    "`edit_run`'s rename, merge, split and drop from the flags of `laic edit`."
+    rename = {}
+    for item in args.rename or []:
+        c, eq, name = str(item).partition("=")
+        if not eq or not c.strip().lstrip("-").isdigit(): raise LaicInputError(f"--rename {item}: expected ID=NAME, e.g. --rename 3=beach")
+        rename[int(c)] = name
+    merge = []
+    for item in args.merge or []:
+        ids = [q.strip() for q in str(item).split(",")]
+        if len(ids) < 2 or not all(q.isdigit() for q in ids): raise LaicInputError(f"--merge {item}: expected A,B[,C...], e.g. --merge 4,7")
+        merge.append([int(q) for q in ids])
+    for item in args.split or []:
+        if not all(q.isdigit() for q in str(item).split(":")) or str(item).count(":") > 1:
+            raise LaicInputError(f"--split {item}: expected ID or ID:PARTS, e.g. --split 5 or --split 5:3")
+    return dict(rename=rename, merge=merge, split=list(args.split or []), drop=list(args.drop or []))
+
+# %% ../nbs/20_cli.ipynb #b4775779
+def edit_command(args):
+    "Run `laic edit`: rename, merge, split, drop (or clusters.toml), or --undo; print what it did (the plan with --dry-run)."
+    ops = _edit_ops(args)
+    if args.undo:
+        if any(ops.values()): raise LaicInputError("--undo takes only the run folder (and --dry-run): laic edit RUN_DIR --undo")
+        summary = undo_edit(args.run_dir, dry_run=args.dry_run)
+    else: summary = edit_run(args.run_dir, **ops, dry_run=args.dry_run, command=_command(args), progress=not args.quiet)
+    if args.dry_run or not args.quiet: print(summary)
+    return summary
+
 # %% ../nbs/20_cli.ipynb #7354c036
 def methods_help() -> str:
     "Each method, its description and its hyper-parameters with their defaults (the epilog of `laic cluster --help`)."
@@ -468,12 +516,48 @@ def _export_parser(
     e.set_defaults(func=export_command, mode=None)
     return e
 
+# %% ../nbs/20_cli.ipynb #cbfd85b5
+def _predict_parser(
+    sub, # the sub-parsers of `laic`
+) -> argparse.ArgumentParser:
+    "`laic predict`: new images, the run folder, the output, the unknown rate, then the backbone's flags (checked against the run's)."
+    p = sub.add_parser("predict", help="place new images in the clusters of an earlier run (its model, nouns and feature cache)",
+                       description="Place new images in the clusters of a laic cluster run folder (edits included).")
+    p.add_argument("images", help=IMAGES_HELP)
+    p.add_argument("--run", required=True, metavar="RUN_DIR", help="the folder laic cluster --out wrote")
+    p.add_argument("--out", default=None, help="output folder (default RUN_DIR-predict)")
+    p.add_argument("--unknown-rate", type=float, default=None, metavar="R",
+                   help="share of images like the run's own called unknown, in [0, 1); 0: never (default: the run's, 0.05)")
+    p.add_argument("--limit", type=int, default=None, help="use N of the new images, stratified over class folders (seeded)")
+    _model_args(p)
+    p.set_defaults(func=predict_command)
+    return p
+
+
+def _edit_parser(
+    sub, # the sub-parsers of `laic`
+) -> argparse.ArgumentParser:
+    "`laic edit`: the run folder, repeatable --rename/--merge/--split/--drop, or --undo; --dry-run."
+    e = sub.add_parser("edit", help="rename, merge, split or drop clusters of a run (or apply its clusters.toml); --undo",
+                       description="Edit a laic cluster run folder without recomputing features or graphs. With no flag, "
+                                   "apply the run's edited clusters.toml. Every edit is recorded in report.json and can be undone.")
+    e.add_argument("run_dir", metavar="RUN_DIR", help="the folder laic cluster --out wrote")
+    e.add_argument("--rename", action="append", metavar="ID=NAME", help="rename a cluster, repeatable: --rename 3=beach")
+    e.add_argument("--merge", action="append", metavar="A,B[,C]", help="merge clusters into the first, repeatable: --merge 4,7")
+    e.add_argument("--split", action="append", metavar="ID[:PARTS]", help="re-cluster one cluster's images into 2 (or PARTS) parts")
+    e.add_argument("--drop", action="append", type=int, metavar="ID", help="make a cluster's images unknown (-1), repeatable")
+    e.add_argument("--undo", action="store_true", help="restore the run as it was before its last edit")
+    e.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    e.add_argument("--quiet", action="store_true", help="no summary")
+    e.set_defaults(func=edit_command)
+    return e
+
 # %% ../nbs/20_cli.ipynb #b6e80be1
 def build_parser() -> argparse.ArgumentParser:
-    "The `laic` parser: sub-commands cluster, features, bench, demo and export, each naming the command it runs."
+    "The `laic` parser: sub-commands cluster, features, bench, demo, export, predict and edit, each naming the command it runs."
     p = _Parser(prog="laic", description="Language-assisted image clustering with CLIP (laic_nb).")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_cluster_parser, _features_parser, _bench_parser, _demo_parser, _export_parser): add(sub)
+    for add in (_cluster_parser, _features_parser, _bench_parser, _demo_parser, _export_parser, _predict_parser, _edit_parser): add(sub)
     return p
 
 # %% ../nbs/20_cli.ipynb #34dbb088

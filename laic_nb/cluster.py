@@ -182,7 +182,8 @@ class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
         "unknown_rate": [Interval(Real, 0, 1, closed="left")],
     }
     _state_attributes = ("labels_", "n_clusters_", "n_features_in_", "tau_", "fit_features_", "unknown_reference_", "prompts_",
-                         "kth_", "row_weights_", "graph_degrees_", "rad_extension_", *SPECTRAL_STATE)  # what predict reads (a saved run keeps these)
+                         "kth_", "row_weights_", "graph_degrees_", "rad_extension_", "rad_calibration_",
+                         *SPECTRAL_STATE)  # what predict reads (a saved run keeps these)
 
     def __init__(self,
                  n_clusters=None, # K; None: estimated by the eigengap (up to `max_clusters`); "auto": by chapter 12's label-free criterion
@@ -247,10 +248,11 @@ class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
         self.row_weights_ = np.asarray(self.beta_ if self.variant == "rad" else np.full(nb, 1.0 / nb), dtype=np.float64)
         self.kth_ = _kth(val, nb, len(x))
         _keep_spectral(self, model)
-        self.graph_degrees_ = self.rad_extension_ = None
+        self.graph_degrees_ = self.rad_extension_ = self.rad_calibration_ = None
         if self.variant == "rad":
             self.graph_degrees_ = np.stack([np.asarray(g.sum(axis=1), dtype=np.float64).ravel() for g in graphs])
-            self.rad_extension_ = _rad_extension(affinity, diagonal, graphs, model, self.beta_ / (self.mu + self.beta_.sum()))
+            self.rad_extension_, self.rad_calibration_ = _rad_extension(affinity, diagonal, graphs, model,
+                                                                        self.beta_ / (self.mu + self.beta_.sum()))
         self._keep_fit_images(x)
         return self
 
@@ -265,20 +267,24 @@ class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
 
 
 # %% ../nbs/13_cluster.ipynb #000293c8
-def _rad_extension(a0, diagonal, graphs, model: SpectralModel, weights) -> np.ndarray:
-    "(B, N, K) float32: G_b = w_b A-hat S_b D^-1/2 V, with A-hat = `a0` (its diagonal dropped) plus `diagonal`."
+def _rad_extension(a0, diagonal, graphs, model: SpectralModel, weights) -> tuple[np.ndarray, np.ndarray]:
+    "(G, C): G (B, N, K) float32, G_b = w_b A-hat S_b D^-1/2 V (A-hat = `a0` plus `diagonal`); C (K, K) the least-squares map to V."
     from laic_nb.spectral import _normalized_affinity
     dinv = np.zeros_like(model.degrees)
     np.divide(1.0, np.sqrt(model.degrees), out=dinv, where=model.degrees > 0)
     h = dinv[:, None] * model.vectors
-    out = []
+    g_all, z = [], np.zeros_like(h)
     for w, g in zip(weights, graphs):
-        y = np.asarray(_normalized_affinity(sp.csr_matrix(g, dtype=np.float64)) @ h)
-        out.append((w * (np.asarray(a0 @ y) + diagonal[:, None] * y)).astype(np.float32))
-    return np.stack(out)
+        s = _normalized_affinity(sp.csr_matrix(g, dtype=np.float64))
+        y = np.asarray(s @ h)
+        gb = (w * (np.asarray(a0 @ y) + diagonal[:, None] * y)).astype(np.float32)
+        g_all.append(gb)
+        z += np.asarray(s @ gb.astype(np.float64))  # the fitted images' own one-step rows, times G_b
+    c = np.linalg.lstsq(dinv[:, None] * z, model.vectors, rcond=None)[0]  # Lambda^-1 where the fixed point is exact
+    return np.stack(g_all), c
 
 def _rad_assign(est, x) -> np.ndarray:
-    "Labels of new unit rows under a fitted RAD estimator: each prompt's normalised row times its G_b, then the fitted rotation."
+    "Labels of new unit rows under a fitted RAD estimator: each prompt's normalised row times its G_b, the calibration C, the fitted rotation."
     u = np.zeros((len(x), est.spectral_vectors_.shape[1]))
     for b in range(len(est.prompts_)):
         r = _graph_rows(x, est.fit_features_, est.kth_[b], est.knn or 1, est.graph, est.prompts_[b], est.tau_, est.device)
@@ -286,7 +292,7 @@ def _rad_assign(est, x) -> np.ndarray:
         left = np.divide(1.0, np.sqrt(d), out=np.zeros_like(d), where=d > 0)
         right = np.divide(1.0, np.sqrt(deg), out=np.zeros_like(deg), where=deg > 0)
         u += np.asarray((sp.diags(left) @ r @ sp.diags(right)) @ est.rad_extension_[b].astype(np.float64))
-    return _spectral_assign(_spectral_model(est), u / np.maximum(est.spectral_values_, 1e-12)[None])
+    return _spectral_assign(_spectral_model(est), u @ est.rad_calibration_)
 
 # %% ../nbs/13_cluster.ipynb #855796db
 def _ntk_inputs(self, # the NTKSpectralClustering being fitted

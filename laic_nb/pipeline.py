@@ -288,6 +288,7 @@ class ClusterRun:
     config: dict  # the resolved configuration
     result: MethodResult | None = None  # None: features only
     vocabulary: list | None = None  # the nouns encoded
+    noun_features: np.ndarray | None = None  # (M, d) their prompt-ensemble features (names, a saved run's vocabulary)
     names: dict = field(default_factory=dict)  # cluster id -> name
     labels_true: np.ndarray | None = None  # folder labels of the clustered rows, when there are any
     metrics: dict | None = None  # NMI / ACC / ARI against them
@@ -435,7 +436,7 @@ def cluster_images(
         with timer("vocabulary"):
             vocab = load_vocabulary(spec)
             per, ens = encode_vocabulary(clip, vocab, cache=cache, progress=progress)
-        run.vocabulary = vocab
+        run.vocabulary, run.noun_features = vocab, ens
     if m is None:
         run.timings = timer.report(); return run
     x = feats.features

@@ -15,9 +15,11 @@ from .datasets import published_results, published_sources
 from .images import item_path
 
 # %% auto #0
-__all__ = ['LABELS_COLUMNS', 'BENCH_REPORT_KIND', 'versions', 'to_toml', 'write_labels_csv', 'plot_clusters', 'explore_summary',
-           'cluster_report', 'write_cluster_outputs', 'cluster_summary', 'features_summary', 'method_label',
-           'results_table', 'format_synthetic', 'read_bench_report', 'bench_report_entry']
+__all__ = ['LABELS_COLUMNS', 'STATE_FORMAT', 'MODEL_DIR', 'UNSAVED_PARAMS', 'CLUSTERS_TOML', 'BENCH_REPORT_KIND', 'versions',
+           'to_toml', 'write_labels_csv', 'plot_clusters', 'explore_summary', 'cluster_report', 'method_of',
+           'estimator_state', 'save_estimator', 'save_run_model', 'clusters_toml', 'write_cluster_outputs',
+           'cluster_summary', 'features_summary', 'method_label', 'results_table', 'format_synthetic',
+           'read_bench_report', 'bench_report_entry']
 
 # %% ../nbs/19_report.ipynb #a8f4fdc9
 def versions() -> dict:
@@ -175,6 +177,135 @@ def _json_default(o):
     if isinstance(o, (np.ndarray, Path)): return o.tolist() if isinstance(o, np.ndarray) else str(o)
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
+# %% ../nbs/19_report.ipynb #487da6bc
+STATE_FORMAT = 1  # the layout of model/: state.json, state.npz, run.json, run.npz; a reader refuses any other
+MODEL_DIR = "model"  # the run folder's subfolder holding the fitted state
+UNSAVED_PARAMS = ("model", "tokenizer", "device")  # constructor parameters saved as None: a CLIP tower, a torch device
+
+# %% ../nbs/19_report.ipynb #61b6f142
+def method_of(
+    est, # an estimator of one of `METHODS`
+) -> str: # its method's name
+    "The `METHODS` name of an estimator: its class, and the constructor parameters its method fixes."
+    p = est.get_params(deep=False)
+    for m in METHODS.values():
+        if type(est) is m.estimator and all(p.get(q) == v for q, v in m.fixed.items()): return m.name
+    raise LaicInputError(f"{type(est).__name__} is not the estimator of a method in laic_nb.methods.METHODS: only those can be saved")
+
+# %% ../nbs/19_report.ipynb #ba6f16fc
+_NOT_PLAIN = object()  # what `_plain` returns for a value JSON cannot hold
+
+def _plain(v):
+    "A JSON scalar, or a list of them, from `v` (numpy scalars as Python ones); `_NOT_PLAIN` otherwise."
+    if v is None or isinstance(v, (bool, str)): return v
+    if isinstance(v, np.bool_): return bool(v)
+    if isinstance(v, (int, np.integer)): return int(v)
+    if isinstance(v, (float, np.floating)): return float(v)
+    if isinstance(v, (list, tuple)):
+        out = [_plain(q) for q in v]
+        return _NOT_PLAIN if any(q is _NOT_PLAIN or isinstance(q, list) for q in out) else out
+    return _NOT_PLAIN
+
+def _numeric_array(v):
+    "`v` as a numpy array of numbers or booleans (a torch tensor moved to the CPU), else None."
+    if hasattr(v, "detach") and hasattr(v, "cpu"): v = v.detach().cpu().numpy()
+    return v if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" else None
+
+# %% ../nbs/19_report.ipynb #2bf84272
+def estimator_state(
+    est, # a fitted estimator of one of `METHODS`
+    method: str | None = None, # its method's name (None: `method_of(est)`)
+) -> tuple[dict, dict]: # (what state.json holds, the arrays of state.npz by member name)
+    "state.json's dict and state.npz's arrays of a fitted estimator; `LaicInputError` naming what cannot be saved."
+    from laic_nb import __version__
+    name = method_of(est) if method is None else method
+    if name not in METHODS or type(est) is not METHODS[name].estimator:
+        raise LaicInputError(f"a {type(est).__name__} is not the estimator of method {name!r}: pass the method it was built for")
+    cls = type(est).__name__
+    params, arrays, array_params = {}, {}, []
+    for q, v in est.get_params(deep=False).items():
+        if q in UNSAVED_PARAMS: params[q] = None; continue
+        if q == "random_state" and not (v is None or isinstance(v, (int, np.integer))):
+            raise LaicInputError(f"{cls}.random_state is a {type(v).__name__}: fit with an int random_state to save a run")
+        if (a := _numeric_array(v)) is not None:
+            arrays[f"param.{q}"] = a; array_params.append(q); continue
+        if (p := _plain(v)) is _NOT_PLAIN:
+            raise LaicInputError(f"{cls} parameter {q} is a {type(v).__name__}: only numbers, strings, lists of them and numeric arrays can be saved")
+        params[q] = p
+    declared = getattr(type(est), "_state_attributes", None)
+    names = list(declared) if declared is not None else sorted(q for q in vars(est) if q.endswith("_") and not q.startswith("_"))
+    if not names: raise LaicInputError(f"this {cls} is not fitted: fit it before saving")
+    attrs, array_attrs = {}, []
+    for q in names:
+        if not hasattr(est, q): raise LaicInputError(f"this {cls} has no fitted {q}: fit it before saving")
+        v = getattr(est, q)
+        if (a := _numeric_array(v)) is not None:
+            arrays[f"attr.{q}"] = a; array_attrs.append(q); continue
+        if (p := _plain(v)) is _NOT_PLAIN:
+            if declared is None: continue  # not declared as needed to predict: a graph, a nested object; left out
+            raise LaicInputError(f"{cls}.{q} is a {type(v).__name__}: a state attribute must be a numeric array or a plain value")
+        attrs[q] = p
+    state = dict(format=STATE_FORMAT, laic_nb=__version__, method=name, estimator=cls, params=params,
+                 array_params=array_params, attributes=attrs, array_attributes=array_attrs)
+    return state, arrays
+
+# %% ../nbs/19_report.ipynb #639c1540
+def save_estimator(
+    est, # a fitted estimator of one of `METHODS`
+    folder, # where to write state.json and state.npz (created)
+    method: str | None = None, # its method's name (None: `method_of(est)`)
+) -> Path: # the folder
+    "state.npz then state.json of a fitted estimator, each written atomically: arrays and JSON, no pickle."
+    from laic_nb.cache import atomic_save_npz
+    folder = Path(folder).expanduser()
+    state, arrays = estimator_state(est, method)
+    atomic_save_npz(folder / "state.npz", **arrays)
+    atomic_write_bytes(folder / "state.json", json.dumps(state, indent=1, ensure_ascii=False).encode())
+    return folder
+
+# %% ../nbs/19_report.ipynb #f7d33a92
+def save_run_model(
+    run, # a `pipeline.ClusterRun` with a result (read by its attributes)
+    folder, # the run's model/ folder (created)
+) -> Path: # the folder
+    "model/ of a run: the estimator's state (`save_estimator`), run.json (model, vocabulary, names, edits) and run.npz."
+    from laic_nb import __version__
+    from laic_nb.cache import atomic_save_npz
+    folder = Path(folder).expanduser()
+    r, clip = run.result, run.clip
+    x = l2_normalize(np.asarray(run.features.features, dtype=np.float32))
+    lab = np.asarray(r.labels, dtype=np.int64)
+    ids = np.unique(lab)
+    centers = l2_normalize(np.stack([x[lab == c].mean(0) for c in ids])).astype(np.float32)
+    own = np.einsum("nd,nd->n", x, centers[np.searchsorted(ids, lab)]).astype(np.float32)
+    save_estimator(r.estimator, folder, r.method)
+    t, nouns = getattr(run, "noun_features", None), getattr(run, "vocabulary", None)
+    arrays = dict(fit_ids=ids, fit_centers=centers, fit_cosine=own)
+    if t is not None and nouns is not None: arrays["noun_features"] = np.asarray(t, dtype=np.float16)
+    atomic_save_npz(folder / "run.npz", **arrays)
+    model = (run.config or {}).get("model", {})
+    info = dict(format=STATE_FORMAT, laic_nb=__version__, method=r.method,
+                clip=dict(model=clip.name, pretrained=model.get("pretrained"), checkpoint=model.get("checkpoint"),
+                          weights=clip.weights, random_weights=bool(clip.random_weights), init_seed=getattr(clip, "seed", None),
+                          dim=int(x.shape[1])),
+                vocabulary=list(nouns) if "noun_features" in arrays else None,
+                names={str(int(c)): str(run.names[int(c)]) for c in ids}, edits=[], next_id=int(ids.max()) + 1, n_images=int(len(x)))
+    atomic_write_bytes(folder / "run.json", json.dumps(info, indent=1, ensure_ascii=False).encode())
+    return folder
+
+# %% ../nbs/19_report.ipynb #0d71e032
+CLUSTERS_TOML = "clusters.toml"  # beside labels.csv: the names and the edits a user asks for
+
+def clusters_toml(
+    names: dict, # cluster id -> name
+    run_dir, # the run folder (for the header's command)
+) -> str: # TOML text
+    "clusters.toml: empty merge / split / drop lists, then every cluster's name under [names]."
+    header = (f"The clusters of this run. Change a name, or fill a list, then run: laic edit {run_dir}\n"
+              "merge = [[4, 7]] merges cluster 7 into 4; split = [5, \"8:3\"] splits 5 in two and 8 in three; drop = [9] makes 9 unknown")
+    return to_toml(dict(merge=[], split=[], drop=[], names={str(int(c)): str(n) for c, n in sorted(names.items()) if int(c) >= 0}),
+                   header=header)
+
 # %% ../nbs/19_report.ipynb #2b9a1c2f
 def write_cluster_outputs(
     run, # what `cluster_images` returned (a `pipeline.ClusterRun`)
@@ -182,7 +313,7 @@ def write_cluster_outputs(
     command: str | None = None, # the command line, recorded in the report
     figure: bool = True, # draw clusters.png
 ) -> dict: # the report written to report.json
-    "labels.csv, report.html, clusters.png, config.toml and report.json of a clustering run, each written atomically."
+    "labels.csv, report.html, clusters.png, config.toml, report.json (and model/, clusters.toml) of a run, each written atomically."
     t0 = time.perf_counter()
     out = Path(out).expanduser(); out.mkdir(parents=True, exist_ok=True)
     r = run.result
@@ -196,6 +327,9 @@ def write_cluster_outputs(
     atomic_write_bytes(out / "config.toml", to_toml(dict(command="cluster", **run.config),
                                                     header=f"laic cluster, resolved configuration: rerun with\n"
                                                            f"  laic cluster --config {out / 'config.toml'}").encode())
+    if getattr(r, "estimator", None) is not None:  # the fitted state, for laic predict and laic edit (chapter *Reuse a run*)
+        paths["model"] = str(save_run_model(run, out / MODEL_DIR))
+        atomic_write_bytes(out / CLUSTERS_TOML, clusters_toml(run.names, out).encode())
     spent = round(time.perf_counter() - t0, 3)
     run.timings = dict(run.timings, write=spent, total=round(run.timings.get("total", 0) + spent, 3))
     report = cluster_report(run, command, paths)
@@ -224,7 +358,7 @@ def cluster_summary(
         lines += [f"K guidance: {w}" for w in (ex["guidance"] or {}).get("warnings", [])]
     if report["n_skipped"]: lines.append(f"skipped {report['n_skipped']} unreadable file(s) (listed in report.json)")
     o = report["outputs"]
-    lines.append("wrote " + ", ".join(str(p) for p in (o.get("html"), o.get("labels"), o.get("report"), o.get("config"), o.get("figure")) if p)
+    lines.append("wrote " + ", ".join(str(p) for p in (o.get("html"), o.get("labels"), o.get("report"), o.get("config"), o.get("figure"), o.get("model")) if p)
                  + f" in {report['timings_s']['total']:.1f} s")
     return "\n".join(lines)
 
