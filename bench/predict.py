@@ -98,13 +98,34 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+def timing(n: int = 20_000, n_new: int = 1_000, methods=("kmeans", "sc", "ntk-naive", "ntk-rad"), log=print) -> list:
+    "SYNTHETIC timing (make_bench_features, K = 10, 7 prompts): fit on N, predict n_new fresh images, predict all N; seconds."
+    from laic_nb.data import make_bench_features
+    from laic_nb.pipeline import run_method
+    d = make_bench_features(n + n_new, n_prompts=7, random_state=0)
+    x, new = d["x"][:n], d["x"][n:]
+    rows = []
+    for m in methods:
+        t0 = time.perf_counter()
+        est = run_method(m, x, 10, d["t"], d["pt"]).estimator
+        t1 = time.perf_counter(); est.predict(new); t2 = time.perf_counter(); est.predict(x); t3 = time.perf_counter()
+        rows.append((m, t1 - t0, t2 - t1, t3 - t2))
+        log(f"{m}: fit {t1 - t0:.1f} s, predict {n_new:,} new {t2 - t1:.2f} s, predict all {n:,} {t3 - t2:.1f} s "
+            f"(predict all / fit = {(t3 - t2) / (t1 - t0):.2f})")
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=None)
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--timing", type=int, default=None, metavar="N", help="instead: SYNTHETIC fit/predict seconds at N images")
     a = ap.parse_args(argv)
+    if a.timing:
+        print(f"SYNTHETIC features (make_bench_features); machine: {machine()}")
+        timing(a.timing); return 0
     if (why := missing(data_root(a.data))): print(why); return 0
     t0 = time.perf_counter()
     res = run(a.datasets, a.methods, tuple(a.seeds), a.data)
