@@ -14,6 +14,14 @@ embedding at t = 16; the silhouette at other fixed t; the adaptive t (`diffusion
 keeps weight `floor`) at three floors; the silhouette of each K in its own row-normalised top-K embedding; and, for
 comparison, the three indices on the image features. ACC lost = ACC with the true K minus ACC with the chosen K.
 
+The gap statistic (Tibshirani, Walther & Hastie 2001; issue #24): W_K = the pooled within-cluster sum of squares of the
+(unit) image features under the graph's labelling with K clusters; the reference distribution is their method (b), uniform
+over the box of the features' principal axes, rotated back, rows then put on the unit sphere as the pipeline does; each of
+B = 5 reference samples is clustered by the same procedure as the data (the NTK graph on the same nouns, one
+eigendecomposition, the same candidates). Gap(K) = mean log W*_K - log W_K, s_K = sd sqrt(1 + 1/B). Two rows: the paper's
+1-SE rule (the smallest candidate K with Gap(K) >= Gap(K') - s_K', K' the next candidate on the grid; none: the largest
+gap) and the K of the largest gap.
+
 tau (real sets): every candidate of `selection.TAUS` is clustered with the true K; the best of them is the tuned (oracle)
 tau. Reported: the ACC lost against it by the paper's fixed 0.04, by `select_tau` with the true K, and by the label-free
 pipeline (`select_tau` with K chosen by the library's default on the 0.04 graph).
@@ -61,6 +69,8 @@ REAL_SETS = ("food101", "dtd", "caltech101", "imagenet_4shot")
 OWN = "silhouette, own top-K embedding"
 BIC_X, BIC_D, NAMES, MODULARITY = "bic, image features", "bic, diffusion embedding", "names, 80 % distinct", "modularity"
 NAMES_SHARE = 0.8  # the text side: the largest K at which at least this share of the clusters get distinct nouns
+GAP_SE, GAP_MAX = "gap statistic (1-SE rule)", "gap statistic (max)"
+GAP_B = 5  # reference samples of the gap statistic
 RULE = ("Rule (stated before any real set is scored with these options): among the rows computed from the graph alone "
         "(every row but the image-feature ones), the one with the most true K found over the extended synthetic grid, "
         "ties broken by the least ACC lost (mean); the library's default criterion and diffusion time are set to it.")
@@ -145,7 +155,53 @@ def names_k(x, nouns, ks, labels, share: float = NAMES_SHARE) -> int:
     return int(ks[counts >= share * ks].max())
 
 
-def score_rows(g, x, ks, seed: int, stability: bool = True, times=TIMES, floors=FLOORS, n_boot: int = 3, nouns=None):
+def log_within(x, labels) -> float:
+    "log W_k: the log of the pooled within-cluster sum of squares of the rows x under a labelling (Tibshirani et al.)."
+    lab = np.unique(labels, return_inverse=True)[1].ravel()
+    k = lab.max() + 1
+    sums = np.zeros((k, x.shape[1])); np.add.at(sums, lab, x)
+    sizes = np.bincount(lab, minlength=k).astype(np.float64)
+    return float(np.log(max(float((x.astype(np.float64) ** 2).sum() - ((sums ** 2).sum(1) / sizes).sum()), 1e-300)))
+
+
+def gap_reference(x, rng) -> np.ndarray:
+    "Tibshirani, Walther & Hastie's reference (b): uniform over the box of the data's principal axes, rotated back; rows "
+    "then put on the unit sphere, as every input of the pipeline is."
+    x = np.asarray(x, dtype=np.float64)
+    mu = x.mean(0)
+    vt = np.linalg.svd(x - mu, full_matrices=False)[2]
+    z = (x - mu) @ vt.T
+    u = rng.uniform(z.min(0), z.max(0), size=z.shape) @ vt + mu
+    return (u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def gap_statistic(x, nouns, ks, labels, seed: int, n_ref: int = GAP_B):
+    "(gap (C,), s (C,)): Gap(K) = mean over `n_ref` references of log W*_K, less log W_K of the data's labellings, and "
+    "s_K = sd * sqrt(1 + 1/B). Each reference sample is clustered by the same procedure as the data (the NTK graph on the "
+    "same nouns, `top_eigenpairs`, `labels_for_k` for every candidate); W is measured on the (unit) image features."
+    top = int(ks.max())
+    x = np.asarray(x, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # as the graph sees them
+    logw = np.array([log_within(x, lab) for lab in labels])
+    rng = np.random.default_rng(seed)
+    ref = np.empty((n_ref, len(ks)))
+    for b in range(n_ref):
+        xr = gap_reference(x, rng)
+        vecs = top_eigenpairs(graph_for(xr, nouns), top + 1, seed,
+                              min_component_size=selection._min_component_size(len(xr), top))[1]
+        ref[b] = [log_within(xr, selection.labels_for_k(vecs, int(k), seed)) for k in ks]
+    return ref.mean(0) - logw, ref.std(0) * np.sqrt(1 + 1 / n_ref)
+
+
+def gap_picks(ks, gap, s) -> dict:
+    "The 1-SE rule (the smallest candidate K with Gap(K) >= Gap(K') - s_K', K' the next candidate; none: the largest "
+    "gap) and the K of the largest gap."
+    ok = [i for i in range(len(ks) - 1) if gap[i] >= gap[i + 1] - s[i + 1]]
+    return {GAP_SE: int(ks[ok[0]] if ok else ks[int(np.argmax(gap))]), GAP_MAX: int(ks[int(np.argmax(gap))])}
+
+
+def score_rows(g, x, ks, seed: int, stability: bool = True, times=TIMES, floors=FLOORS, n_boot: int = 3, nouns=None,
+               gap: bool = True):
     "(K chosen by every row, the library's table at t = 16): one eigendecomposition and one labelling per candidate."
     crit = CRITERIA if stability else tuple(c for c in CRITERIA if c != "stability")
     table = criteria_table(g, ks=ks, criteria=crit, diffusion_time=DIFFUSION_TIME, n_boot=n_boot, random_state=seed)
@@ -170,6 +226,7 @@ def score_rows(g, x, ks, seed: int, stability: bool = True, times=TIMES, floors=
     picks[BIC_D] = best([gaussian_bic(space, lab) for lab in table.labels])
     picks[MODULARITY] = best([modularity(g, lab) for lab in table.labels])
     if nouns is not None: picks[NAMES] = names_k(x, nouns, ks, table.labels)
+    if nouns is not None and gap: picks.update(gap_picks(ks, *gap_statistic(x, nouns, ks, table.labels, seed)))
     return picks, table
 
 

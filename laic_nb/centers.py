@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .core import (check_features, check_int, check_random_state, check_n_clusters, l2_normalize, native_threads, random_seed,
+from .core import (LaicInputError, check_features, check_int, check_random_state, check_n_clusters, l2_normalize, native_threads, random_seed,
                           signature_defaults)
 from .clip import TextTower, clip_tokenizer, drop_padding, encode_token_embeddings, text_tower
 from .images import to_pil, item_path
@@ -541,7 +541,7 @@ class RelationalCenters(AssignMixin, ClusterMixin, BaseEstimator):
     _state_attributes = ("labels_", "n_clusters_", "n_features_in_", "centers_", "classes_", "fit_features_", "unknown_reference_")
 
     def __init__(self,
-                 n_clusters=_RK["n_clusters"],  # K
+                 n_clusters=_RK["n_clusters"],  # K; "auto": chosen by `RelationalKMeans`' rule (chapter 12's default criterion on C's kNN graph)
                  *,
                  text_features=None,  # (M, d) noun features: the whole vocabulary, or the candidates with filter_nouns=False
                  model=None,  # an open_clip model (frozen; its text tower turns the class tokens into centers)
@@ -595,13 +595,15 @@ class RelationalCenters(AssignMixin, ClusterMixin, BaseEstimator):
         "Pseudo-labels (relational k-means on C), the consistency filter, then the semantic centers; `labels_` of X."
         x, t = validate_images_and_text(self, X, self.text_features, needs="text features (the noun embeddings)")
         n = len(x)
-        check_n_clusters(self.n_clusters, n)
+        if check_n_clusters(self.n_clusters, n, auto=True) is None and n < 3:
+            raise LaicInputError(f"n_clusters='auto' chooses K in [2, N - 1], which needs N >= 3 images, got N={n}: pass n_clusters")
         if images is not None and (views is None or len(images) != n):
             raise ValueError(f"image mode needs views= (weak, strong, eval, cached), e.g. paper2_views(clip), and one "
                              f"image per row of X ({n}); got {'no views' if views is None else f'{len(images)} images'}")
         rel = RelationalKMeans(self.n_clusters, **{q: getattr(self, q) for q in _RK if q not in ("n_clusters", "text_features")},
                                text_features=t).fit(x)
-        self.consistency_k_ = min(self.consistency_k or default_consistency_k(None, self.n_clusters, n), n - 1)
+        self.n_clusters_selection_ = rel.n_clusters_selection_  # n_clusters="auto": the curve that chose the pseudo-labels' K
+        self.consistency_k_ = min(self.consistency_k or default_consistency_k(None, rel.n_clusters_, n), n - 1)
         self.consistency_scores_, self.pseudo_label_mask_ = consistent_pseudo_labels(
             rel.representations_, rel.labels_, k=self.consistency_k_, threshold=self.threshold)
         sc = SemanticCenters(progress=self.verbose,

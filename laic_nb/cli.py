@@ -370,16 +370,18 @@ def _method_arg(
 def _model_args(
     s: argparse.ArgumentParser, # a sub-command's parser
     batch: bool = True, # offer --batch-size
+    run: bool = False, # the model is an earlier run's: its defaults are the run's, and another is refused
 ):
     "The backbone's flags: --model, --pretrained, --checkpoint, --device, --batch-size, --workers, --cache, --quiet."
     cd = signature_defaults(cluster_images)
-    s.add_argument("--model", default=None, help=f"open_clip architecture (default {cd['model']})")
-    s.add_argument("--pretrained", default=None, help=f"open_clip pretrained tag, or 'none' for random weights (default {cd['pretrained']})")
+    dm, dp = ("the run's", "the run's") if run else (cd["model"], cd["pretrained"])
+    s.add_argument("--model", default=None, help=f"open_clip architecture (default {dm}" + ("; another is refused)" if run else ")"))
+    s.add_argument("--pretrained", default=None, help=f"open_clip pretrained tag, or 'none' for random weights (default {dp})")
     s.add_argument("--checkpoint", default=None, help="local weights file (keep --pretrained TAG to say which)")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     if batch: s.add_argument("--batch-size", type=int, default=None, help=f"images per forward pass (default {cd['batch_size']})")
     s.add_argument("--workers", type=int, default=None, help="image decoding processes (default: 0 on CPU, up to 8 with a GPU)")
-    s.add_argument("--cache", default=None, help="feature cache folder (default $LAIC_CACHE or ~/.cache/laic_nb)")
+    s.add_argument("--cache", default=None, help="feature cache folder (default " + ("the run's)" if run else "$LAIC_CACHE or ~/.cache/laic_nb)"))
     s.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
 # %% ../nbs/20_cli.ipynb #5cf1074e
@@ -410,7 +412,12 @@ def _cluster_parser(
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Cluster a folder of images (class subfolders, if any, are used only for evaluation).")
     c.add_argument("images", nargs="?", default=None, help=IMAGES_HELP)
-    c.add_argument("--k", default=None, help="number of clusters, or 'auto' (default: auto)")
+    from laic_nb.selection import DEFAULT_CRITERION  # the --k help names the rule that 'auto' applies
+    from laic_nb.spectral import MAX_CLUSTERS
+    c.add_argument("--k", default=None, help=f"number of clusters, or 'auto' (default: auto): K in [2, {MAX_CLUSTERS}] chosen without "
+                   f"labels by laic_nb.selection's default criterion, the {DEFAULT_CRITERION.replace('_', '-')} of each "
+                   "candidate's clustering on the diffusion embedding of the method's graph (adaptive time); the report "
+                   "shows its curve")
     c.add_argument("--method", default=None, metavar="METHOD", type=_method_arg,
                    help=f"one of {', '.join(METHODS)} (default {cd['method']})")
     c.add_argument("--limit", type=int, default=None, help="use N images, stratified over class folders (seeded)")
@@ -529,7 +536,7 @@ def _predict_parser(
     p.add_argument("--unknown-rate", type=float, default=None, metavar="R",
                    help="share of images like the run's own called unknown, in [0, 1); 0: never (default: the run's, 0.05)")
     p.add_argument("--limit", type=int, default=None, help="use N of the new images, stratified over class folders (seeded)")
-    _model_args(p)
+    _model_args(p, run=True)
     p.set_defaults(func=predict_command)
     return p
 

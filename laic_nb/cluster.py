@@ -236,10 +236,12 @@ class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
             affinity = _drop_diagonal(self.rad_.affinity, copy=False)  # A-hat is ours: no second N x N array
         else: affinity = graphs[0] if len(graphs) == 1 else sum(graphs[1:], graphs[0]) / len(graphs)
         self.affinity_ = affinity
-        k = self.n_clusters
-        if k == "auto":  # chapter 12's default criterion on the graph that is clustered
-            k = select_n_clusters(affinity, 2, min(self.max_clusters, len(x) - 1), random_state=random_seed(self.random_state),
-                                  image_features=x)  # read only by criteria that model the images (chapter 12's "bic")
+        k, self.n_clusters_selection_ = self.n_clusters, None
+        if k == "auto":  # chapter 12's default criterion on the graph that is clustered; its curve is kept (the report draws it)
+            self.n_clusters_selection_ = select_n_clusters(affinity, 2, min(self.max_clusters, len(x) - 1),
+                                                           random_state=random_seed(self.random_state), return_table=True,
+                                                           image_features=x)  # read only by criteria that model the images ("bic")
+            k = self.n_clusters_selection_.best(self.n_clusters_selection_.criterion)
         model = _spectral_labels(affinity, k, self.max_clusters, self.assign_labels, self.random_state)
         self.n_clusters_ = model.n_clusters
         self.labels_ = _vote(self, model.labels, model.assigned, idx, val)
@@ -452,9 +454,11 @@ class ClipSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
             self.gamma_ = float(self.gamma if self.gamma is not None else 1.0 / np.median(d2[~np.eye(n, dtype=bool)]))
             a = np.exp(-self.gamma_ * d2); np.fill_diagonal(a, 0)
         self.affinity_, self.n_components_ = a, _n_components([a])
-        k = self.n_clusters
-        if k == "auto":  # chapter 12's default criterion on the image graph
-            k = select_n_clusters(a, 2, min(self.max_clusters, n - 1), random_state=random_seed(self.random_state), image_features=x)
+        k, self.n_clusters_selection_ = self.n_clusters, None
+        if k == "auto":  # chapter 12's default criterion on the image graph; its curve is kept
+            self.n_clusters_selection_ = select_n_clusters(a, 2, min(self.max_clusters, n - 1), random_state=random_seed(self.random_state),
+                                                           return_table=True, image_features=x)
+            k = self.n_clusters_selection_.best(self.n_clusters_selection_.criterion)
         model = _spectral_labels(a, k, self.max_clusters, self.assign_labels, self.random_state)
         self.n_clusters_ = model.n_clusters
         self.labels_ = _vote(self, model.labels, model.assigned, idx, val)

@@ -249,19 +249,25 @@ def k_warnings(
 
 # %% ../nbs/17b_explore.ipynb #d549bc6a
 def k_guidance(
-    graph, # (N, N) the graph to score (the method's, or a kNN graph of the features)
+    graph, # (N, N) the graph to score (the method's, or a kNN graph of the features); unused with `selection`
     labels, # (N,) the clustering shown
     graph_name: str = "the method's graph", # the graph in words, for the report
     ks=None, # candidates (None: `guidance_candidates`)
     random_state: int = 0, # seed of the eigensolver and of the discretisation
+    selection=None, # the `selection.KCriteria` that chose K (`n_clusters_selection_`): shown as it is, nothing recomputed
 ) -> KGuidance | None: # None when there are fewer than 2 candidates
-    "Label-free criteria of the spectral clusterings of `graph` across candidate K, the K used marked, with warnings."
+    "Label-free criteria of the spectral clusterings of `graph` across candidate K, the K used marked, with warnings; or, "
+    "when K was chosen label-free, the curve of the criterion that chose it."
     lab = np.asarray(labels)
     ids, sizes = np.unique(lab, return_counts=True)
     k_used = len(ids)
-    cand = guidance_candidates(len(lab), k_used) if ks is None else np.asarray(ks, dtype=np.int64)
-    if len(cand) < 2: return None
-    t = criteria_table(graph, ks=cand, criteria=GUIDANCE_CRITERIA, random_state=random_state)
+    if selection is not None:
+        if len(selection.ks) < 2: return None
+        t, graph_name = selection, f"K chosen by {selection.describe()}"
+    else:
+        cand = guidance_candidates(len(lab), k_used) if ks is None else np.asarray(ks, dtype=np.int64)
+        if len(cand) < 2: return None
+        t = criteria_table(graph, ks=cand, criteria=GUIDANCE_CRITERIA, random_state=random_state)
     chosen = t.chosen
     return KGuidance(t.ks, t.scores, chosen, k_used, LOWER_IS_BETTER, graph_name,
                      k_warnings(chosen, k_used, dict(zip(ids.tolist(), sizes.tolist()))))

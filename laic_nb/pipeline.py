@@ -17,7 +17,8 @@ from .ntk import TAU
 from .spectral import MAX_CLUSTERS
 from .methods import METHODS, Method, check_method, check_params, build_estimator
 from .centers import CENTERS_MODES
-from .explore import Exploration, explore
+from .explore import Exploration, explore, k_guidance
+from .selection import DEFAULT_CRITERION, KCriteria, check_criterion, select_n_clusters
 from .gallery import overview_html, file_thumbnails, write_report
 from .images import to_pil, item_path
 
@@ -54,8 +55,10 @@ def positive_nouns(
     return _positive_nouns(x, t, n_clusters, n_centers, per_center, random_state)
 
 # %% ../nbs/18_pipeline.ipynb #09137c68
-def _estimate_k(x, t=None, tau: float = TAU, knn: int = KNN, max_clusters: int = MAX_CLUSTERS, random_state=0) -> int:
-    "`estimate_k` on trusted float32 rows (and nouns of their width): the graph and the eigengap through the private cores."
+def _estimate_k(x, t=None, tau: float = TAU, knn: int = KNN, max_clusters: int = MAX_CLUSTERS, random_state=0,
+                criterion: str = DEFAULT_CRITERION, table: bool = False) -> int | KCriteria:
+    "`estimate_k` on trusted float32 rows (and nouns of their width): the default graph through the private cores, then "
+    "`criterion` over 2..max_clusters (`table`: the `KCriteria` that chose, None for the eigengap's own search)."
     from laic_nb.ntk import _ntk_topk
     from laic_nb.knn import kernel_topk, knn_graph
     from laic_nb.spectral import _as_affinity, _top_eigenpairs, _eigengap
@@ -64,8 +67,11 @@ def _estimate_k(x, t=None, tau: float = TAU, knn: int = KNN, max_clusters: int =
     if t is not None: a = knn_graph(*(r[0] for r in _ntk_topk(x, np.ascontiguousarray(t, dtype=np.float32)[None], float(tau), knn)))
     else: a = knn_graph(*kernel_topk(x, None, knn))
     a, max_clusters = _as_affinity(a), min(max_clusters, len(x) - 1)
-    vals, _ = _top_eigenpairs(a, max_clusters + 1, random_state, min_component_size=max(2, len(x) // (10 * max_clusters)))
-    return _eigengap(vals)
+    if criterion == "eigengap":  # spectral's own search (the library's first rule), kept as it was
+        vals, _ = _top_eigenpairs(a, max_clusters + 1, random_state, min_component_size=max(2, len(x) // (10 * max_clusters)))
+        return None if table else _eigengap(vals)
+    sel = select_n_clusters(a, 2, max_clusters, criterion, random_state, image_features=x, return_table=True)
+    return sel if table else sel.best(criterion)
 
 # %% ../nbs/18_pipeline.ipynb #2d90c250
 def estimate_k(
@@ -75,11 +81,14 @@ def estimate_k(
     knn: int = KNN, # q, neighbours per image
     max_clusters: int = MAX_CLUSTERS, # largest K considered
     random_state=0, # seed of the eigensolver
+    criterion: str = DEFAULT_CRITERION, # the label-free rule (`selection.CRITERIA`; the default is `n_clusters="auto"`'s)
 ) -> int:
-    "K by the eigengap of the kNN NTK affinity (or a cosine kNN graph without nouns), both with the default graph."
+    "K of the kNN NTK affinity (or a cosine kNN graph without nouns) by `criterion`, as `n_clusters='auto'` chooses it."
     x = check_features(image_features, "image_features")
     if len(x) < 3: raise LaicInputError(f"estimating K needs at least 3 images, got {len(x)}: pass k")
-    return _estimate_k(x, text_features, tau, knn, max_clusters, random_state)
+    try: criterion = check_criterion(criterion)
+    except ValueError as e: raise LaicInputError(str(e)) from None
+    return _estimate_k(x, text_features, tau, knn, max_clusters, random_state, criterion)
 
 # %% ../nbs/18_pipeline.ipynb #d26bde4e
 def _cluster_centers(x, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -147,9 +156,15 @@ def paper2_info(
     return info
 
 # %% ../nbs/18_pipeline.ipynb #5c0416f8
+def _takes_auto(m: Method) -> bool:
+    "Whether the method's estimator chooses K itself with n_clusters='auto' (its parameter constraints allow it)."
+    from sklearn.utils._param_validation import StrOptions
+    rules = getattr(m.estimator, "_parameter_constraints", {}).get("n_clusters", ())
+    return any(isinstance(r, StrOptions) and "auto" in r.options for r in rules)
+
 def _run_method(m: Method, x, k, t, pt, class_text_features, rs, filter_nouns: bool, clip, params: dict,
                 noun_selection: dict | None) -> MethodResult:
-    "`run_method` on trusted inputs."
+    "`run_method` on trusted inputs (k None: chosen label-free)."
     t0 = time.perf_counter()
     noun_idx = None
     own_filter = "filter_nouns" in m.parameters  # the estimator selects its nouns itself
@@ -157,10 +172,17 @@ def _run_method(m: Method, x, k, t, pt, class_text_features, rs, filter_nouns: b
         noun_idx = _positive_nouns(x, t, k, random_state=rs, **(noun_selection or {})) if filter_nouns else np.arange(len(t))
         t, pt = t[noun_idx], (pt[:, noun_idx] if pt is not None else None)
     if own_filter: params.setdefault("filter_nouns", filter_nouns)
-    if k is None and not m.estimates_k and m.text != "class_names":  # the others need K before they start
-        k = _estimate_k(x, t[_positive_nouns(x, t, None, random_state=rs)] if t is not None else None, random_state=rs)
+    sel = None
+    if k is None and m.text != "class_names":  # K unknown: chapter 12's default criterion (`DEFAULT_CRITERION`) chooses it
+        if len(x) < 3: raise LaicInputError(f"choosing K needs at least 3 images, got {len(x)}: pass k")
+        if _takes_auto(m): k = "auto"  # the estimator chooses on the graph it clusters
+        else:  # the others need K before they start: the same criterion on the default NTK graph (or cosine kNN graph)
+            sel = _estimate_k(x, t[_positive_nouns(x, t, None, random_state=rs)] if t is not None else None, random_state=rs,
+                              table=True)
+            k = sel.best(sel.criterion)
     text = {"nouns": t, "prompts": pt, "class_names": class_text_features}.get(m.text)
     est = build_estimator(m.name, k, text, rs, _adapt(m, params, len(x)), clip=clip).fit(x)
+    if sel is not None: est.n_clusters_selection_ = sel  # the curve that chose K (the report's K guidance draws it)
     seconds = time.perf_counter() - t0
     labels = np.asarray(est.labels_)
     if noun_idx is None: noun_idx = getattr(est, "noun_indices_", None)
@@ -174,7 +196,7 @@ def _run_method(m: Method, x, k, t, pt, class_text_features, rs, filter_nouns: b
 def run_method(
     method: str,  # a method name (see `laic_nb.methods.METHODS`)
     image_features,  # (N, d) CLIP image features
-    k,  # K, or None / "auto" (estimated)
+    k,  # K, or "auto" / None: chosen by chapter 12's default criterion (`selection.DEFAULT_CRITERION`)
     text_features=None,  # (M, d) noun features (the methods that read nouns)
     prompt_text_features=None,  # (B, M, d) per-prompt noun features (ntk-pe, ntk-rad)
     nouns=None,  # the M nouns (checked against the text features)
@@ -185,7 +207,7 @@ def run_method(
     params: dict | None = None,  # the method's hyper-parameters (`METHODS[method].parameters`)
     noun_selection: dict | None = None,  # TAC's rule for the methods it feeds: n_centers (k_f), per_center
 ) -> MethodResult:
-    "Cluster `image_features` with `method` into `k` clusters (`None`/'auto': estimated)."
+    "Cluster `image_features` with `method` into `k` clusters ('auto'/None: K chosen label-free, the curve kept on the estimator)."
     m = METHODS[check_method(method)]
     x = l2_normalize(check_features(image_features, "image_features"))
     k = check_n_clusters(k, len(x), low=2, auto=True, name="k")
@@ -368,7 +390,7 @@ def _vocabulary_spec(nouns, device):
 def cluster_images(
     images,  # a folder of images, a dataset spec such as "cifar10:test", or a dataset object
     method: str | None = "ntk-rad",  # a method name (`METHODS`); None: only encode the images (and nouns)
-    k=None,  # K, or None / "auto" (estimated)
+    k="auto",  # K, or "auto" (None too): chosen by chapter 12's default criterion, as `run_method` chooses it
     *,
     params: dict | None = None,  # the method's hyper-parameters (`METHODS[method].parameters`)
     noun_selection: dict | None = None,  # TAC's rule: n_centers (k_f), per_center (see `positive_nouns`)
@@ -460,10 +482,12 @@ def cluster_images(
         if len(np.unique(run.labels_true)) > 1: run.metrics = evaluate(run.labels_true, r.labels)
     with timer("label_free"): run.label_free = label_free_scores(x, r, random_state=seed)
     if exploration and len(x) >= 3:
+        sel = getattr(r.estimator, "n_clusters_selection_", None) if k is None else None  # K chosen: show the curve that chose it
         with timer("explore"):
             run.exploration = explore(x, r.labels, run.names, noun_features=ens, nouns=vocab, affinity=getattr(r.estimator, "affinity_", None),
                                       labels_true=run.labels_true, class_names=getattr(ds, "class_names", None) or None,
-                                      random_state=seed)
+                                      guidance=sel is None, random_state=seed)
+            if sel is not None: run.exploration.guidance = k_guidance(None, r.labels, selection=sel)
     run.result, run.timings = r, timer.report()
     run.config["k_used"] = r.n_clusters
     return run

@@ -152,10 +152,13 @@ class RelationalKMeans(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimato
             self.n_centers_, self.noun_indices_ = None, np.arange(len(t))
         self.text_features_ = t[self.noun_indices_]
         self.representations_ = _relational_matrix(x.astype(np.float64), self.text_features_.astype(np.float64), self.lam)
+        self.n_clusters_selection_ = None
         if k is None:  # "auto": chapter 12's default criterion on the cosine kNN graph of C's rows (the space k-means clusters)
             c = l2_normalize(self.representations_.astype(np.float32))
             graph = knn_graph(*kernel_topk(c, None, min(KNN, n - 1)))
-            k = select_n_clusters(graph, 2, k_max, random_state=random_seed(self.random_state), image_features=x)
+            self.n_clusters_selection_ = select_n_clusters(graph, 2, k_max, random_state=random_seed(self.random_state),
+                                                           return_table=True, image_features=x)
+            k = self.n_clusters_selection_.best(self.n_clusters_selection_.criterion)
         self.n_clusters_ = int(k)
         with native_threads(n):
             km = KMeans(self.n_clusters_, n_init=self.n_init, random_state=random_seed(self.random_state)).fit(self.representations_)

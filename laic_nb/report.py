@@ -273,23 +273,18 @@ def save_run_model(
     from laic_nb.cache import atomic_save_npz
     folder = Path(folder).expanduser()
     r, clip = run.result, run.clip
-    x = l2_normalize(np.asarray(run.features.features, dtype=np.float32))
-    lab = np.asarray(r.labels, dtype=np.int64)
-    ids = np.unique(lab)
-    centers = l2_normalize(np.stack([x[lab == c].mean(0) for c in ids])).astype(np.float32)
-    own = np.einsum("nd,nd->n", x, centers[np.searchsorted(ids, lab)]).astype(np.float32)
+    ids = np.unique(np.asarray(r.labels, dtype=np.int64))
     save_estimator(r.estimator, folder, r.method)
     t, nouns = getattr(run, "noun_features", None), getattr(run, "vocabulary", None)
-    arrays = dict(fit_ids=ids, fit_centers=centers, fit_cosine=own)
-    if t is not None and nouns is not None: arrays["noun_features"] = np.asarray(t, dtype=np.float16)
+    arrays = {} if t is None or nouns is None else dict(noun_features=np.asarray(t, dtype=np.float16))
     atomic_save_npz(folder / "run.npz", **arrays)
     model = (run.config or {}).get("model", {})
     info = dict(format=STATE_FORMAT, laic_nb=__version__, method=r.method,
                 clip=dict(model=clip.name, pretrained=model.get("pretrained"), checkpoint=model.get("checkpoint"),
                           weights=clip.weights, random_weights=bool(clip.random_weights), init_seed=getattr(clip, "seed", None),
-                          dim=int(x.shape[1])),
+                          dim=int(run.features.features.shape[1])),
                 vocabulary=list(nouns) if "noun_features" in arrays else None,
-                names={str(int(c)): str(run.names[int(c)]) for c in ids}, edits=[], next_id=int(ids.max()) + 1, n_images=int(len(x)))
+                names={str(int(c)): str(run.names[int(c)]) for c in ids}, edits=[], next_id=int(ids.max()) + 1, n_images=int(len(r.labels)))
     atomic_write_bytes(folder / "run.json", json.dumps(info, indent=1, ensure_ascii=False).encode())
     return folder
 

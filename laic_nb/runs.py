@@ -136,14 +136,6 @@ def _apply_edits(y, x, edits: list, parts: dict) -> np.ndarray:
             if m.any(): y[m] = np.asarray(e["into"])[(x[m] @ parts[e["centers"]].T).argmax(1)]
     return y
 
-# %% ../nbs/19b_runs.ipynb #3553a19c
-def _nearest_mean(x, ids, centers, reference, rate: float) -> np.ndarray:
-    "The id of the nearest (cosine) fitted cluster mean; `UNKNOWN` below the `rate`-quantile of the fitted images' own cosines."
-    s = x @ centers.T
-    y = ids[s.argmax(1)].astype(np.int64)
-    y[s.max(1) < unknown_threshold(np.sort(reference), rate)] = UNKNOWN
-    return y
-
 # %% ../nbs/19b_runs.ipynb #00647654
 @dataclass
 class RunModel:
@@ -154,9 +146,6 @@ class RunModel:
     names_: dict  # cluster id -> name, edits included
     edits_: list  # the edit operations in order (`_apply_edits`)
     clip: dict  # the CLIP model the features come from: model, pretrained, checkpoint, weights, dim
-    fit_ids: np.ndarray  # (K,) the fitted clusters' ids
-    fit_centers: np.ndarray  # (K, d) their unit mean features
-    fit_cosine: np.ndarray  # (N,) each fitted image's cosine to its own cluster's mean
     parts: dict = field(default_factory=dict)  # a split's key -> (P, d) unit mean features of its parts
     vocabulary_: list | None = None  # the run's nouns
     noun_features_: np.ndarray | None = None  # (M, d) float16, their features
@@ -166,21 +155,17 @@ class RunModel:
     def n_clusters_(self) -> int: return len([c for c in self.names_ if c != UNKNOWN])
 
     @property
-    def n_features_in_(self) -> int: return int(self.fit_centers.shape[1])
+    def n_features_in_(self) -> int: return int(self.estimator_.n_features_in_)
 
     def rule(self, unknown_rate: float | None = None) -> str:
         "The rule `predict` applies, in words."
-        est = self.estimator_
-        if hasattr(est, "predict"):
-            r = self._rate(unknown_rate)
-            base = (f"{type(est).__name__}.predict (the {self.method} method's rule for new images; unknown_rate={r})"
-                    if "unknown_rate" in est.get_params() else f"{type(est).__name__}.predict (this estimator has no unknown outcome)")
-        else: base = f"the nearest cluster mean (cosine); unknown below the {self._rate(unknown_rate)} quantile of the fitted images' cosine to their own mean"
+        base = (f"{type(self.estimator_).__name__}.predict (the {self.method} method's rule for new images; "
+                f"unknown_rate={self._rate(unknown_rate)})")
         return base + (f", then the run's {len(self.edits_)} edit(s)" if self.edits_ else "")
 
     def _rate(self, unknown_rate):
         if unknown_rate is not None: return float(unknown_rate)
-        return float(self.estimator_.get_params().get("unknown_rate", UNKNOWN_RATE))
+        return float(self.estimator_.unknown_rate)
 
     def predict(self,
                 X, # (n, d) image features from the run's CLIP model
@@ -192,11 +177,8 @@ class RunModel:
             raise LaicInputError(f"X has {x.shape[1]} features, the run's {self.clip.get('model')} features have {self.n_features_in_}: "
                                  f"encode the images with the run's model")
         est = self.estimator_
-        if hasattr(est, "predict"):
-            if unknown_rate is not None and "unknown_rate" in est.get_params():
-                est = copy.copy(est); est.set_params(unknown_rate=float(unknown_rate))
-            y = np.asarray(est.predict(x), dtype=np.int64)
-        else: y = _nearest_mean(x, self.fit_ids, self.fit_centers, self.fit_cosine, self._rate(unknown_rate))
+        if unknown_rate is not None: est = copy.copy(est).set_params(unknown_rate=float(unknown_rate))
+        y = np.asarray(est.predict(x), dtype=np.int64)
         return _apply_edits(y, x, self.edits_, self.parts)
 
 # %% ../nbs/19b_runs.ipynb #0efba971
@@ -218,7 +200,7 @@ def _read_run_model(run: Path) -> tuple[dict, dict]:
     if missing := [q for q in RUN_KEYS if q not in info]: raise LaicInputError(f"{path} lacks {', '.join(missing)}: {redo}")
     if extra := sorted(set(info) - set(RUN_KEYS)): raise LaicInputError(f"{path} has unexpected key(s) {', '.join(extra)}: refused; {redo}")
     _check_version(path, info, redo)
-    expected = {"fit_ids", "fit_centers", "fit_cosine"} | ({"noun_features"} if info["vocabulary"] is not None else set())
+    expected = {"noun_features"} if info["vocabulary"] is not None else set()
     expected |= {e["centers"] for e in info["edits"] if isinstance(e, dict) and e.get("op") == "split"}
     return info, _read_arrays(folder / "run.npz", expected, redo)
 
@@ -255,8 +237,7 @@ def load_run(
     labels = _read_labels(run)["cluster"]
     names = {int(q): str(v) for q, v in info["names"].items()}
     parts = {e["centers"]: arrays[e["centers"]] for e in info["edits"] if e.get("op") == "split"}
-    return RunModel(est, info["method"], labels, names, list(info["edits"]), c, arrays["fit_ids"], arrays["fit_centers"].astype(np.float32),
-                    arrays["fit_cosine"], parts, info["vocabulary"], arrays.get("noun_features"), run)
+    return RunModel(est, info["method"], labels, names, list(info["edits"]), c, parts, info["vocabulary"], arrays.get("noun_features"), run)
 
 # %% ../nbs/19b_runs.ipynb #ffde883a
 PREDICT_REPORT_KIND = "laic predict report"  # report.json of a predict folder

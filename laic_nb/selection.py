@@ -244,6 +244,7 @@ class KCriteria:
     eigenvalues: np.ndarray  # (max(ks) + 1,) top eigenvalues of D^-1/2 A D^-1/2, descending
     labels: np.ndarray       # (C, N) labels of the graph for each candidate
     diffusion_time: float | None = None  # t of the diffusion embedding the indices were scored on (None: other features)
+    criterion: str | None = None  # the criterion that chose K, when `select_n_clusters` made this table (None: not chosen yet)
 
     def best(self,
              criterion: str = DEFAULT_CRITERION, # one of the computed criteria
@@ -267,8 +268,17 @@ class KCriteria:
         if not hit.size: raise ValueError(f"{k} is not a candidate (ks = {self.ks.min()}..{self.ks.max()})")
         return self.labels[hit[0]]
 
+    def describe(self) -> str:
+        "The rule that chose K, in words (for reports): the criterion and the footing it was scored on."
+        what = (self.criterion or "the criteria").replace("_", "-")
+        if self.diffusion_time is not None: where = f"the diffusion embedding of the graph (t = {self.diffusion_time:.3g})"
+        elif self.criterion in ("eigengap", "eigenratio"): where = "the spectrum of the graph"
+        else: where = "the features given"
+        return f"{what} on {where}, candidates K = {self.ks.min()}..{self.ks.max()}"
+
     def __repr__(self):
-        return f"KCriteria({len(self.ks)} candidates K = {self.ks.min()}..{self.ks.max()}, chosen {self.chosen})"
+        by = f", K = {self.best(self.criterion)} by {self.criterion}" if self.criterion in self.scores else ""
+        return f"KCriteria({len(self.ks)} candidates K = {self.ks.min()}..{self.ks.max()}, chosen {self.chosen}{by})"
 
 # %% ../nbs/12_selection.ipynb #c4d83559
 def criteria_table(
@@ -322,10 +332,13 @@ def select_n_clusters(
     criterion: str = DEFAULT_CRITERION, # one of `CRITERIA` or `EXTRA_CRITERIA`
     random_state=0, # seed of the eigensolver, the discretisation (and the subsets of `stability`)
     ks=None, # explicit candidates instead of k_min..k_max
+    return_table: bool = False, # return the `KCriteria` (its `criterion` set; K is `table.best(table.criterion)`)
     **kwargs, # more options of `criteria_table` (diffusion_time, features, image_features, n_boot, subsample)
-) -> int: # the chosen number of clusters
-    "Number of clusters of `affinity` by one label-free criterion over the candidates."
-    return criteria_table(affinity, k_min, k_max, ks, (check_criterion(criterion),), random_state=random_state, **kwargs).best(criterion)
+) -> int | KCriteria: # the chosen number of clusters (or the table that chose it)
+    "Number of clusters of `affinity` by one label-free criterion over the candidates (or the criterion's curve)."
+    table = criteria_table(affinity, k_min, k_max, ks, (check_criterion(criterion),), random_state=random_state, **kwargs)
+    table.criterion = criterion
+    return table if return_table else table.best(criterion)
 
 # %% ../nbs/12_selection.ipynb #ac26b5ff
 TAUS = (0.01, 0.02, 0.04, 0.08, 0.16)  # a factor of 2 apart, around the paper's 0.04

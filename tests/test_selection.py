@@ -121,3 +121,87 @@ def test_bic_criterion_reads_image_features_and_keeps_the_table_api():
         {"eigengap", "silhouette", "davies_bouldin", "calinski_harabasz"}
     with pytest.raises(ValueError, match="image_features"):
         criteria_table(a, 2, 6, criteria="bic", image_features=x[:10])
+
+
+# Issue #24, item 4: one rule for "auto" everywhere, and the curve that chose K kept on the estimator.
+
+def test_select_n_clusters_returns_the_table_that_chose():
+    from laic_nb.selection import DEFAULT_CRITERION
+    a, _ = planted_partition([40, 50, 60], p_in=0.35, p_out=0.02, random_state=1)
+    k = select_n_clusters(a, 2, 8, random_state=0)
+    t = select_n_clusters(a, 2, 8, random_state=0, return_table=True)
+    assert k == t.best(t.criterion) == 3 and t.criterion == DEFAULT_CRITERION
+    assert "candidates K = 2..8" in t.describe()
+
+
+def _blobs(seed=0, n=240, k=4):
+    from laic_nb.data import make_vl_blobs
+    return make_vl_blobs(n, k, 32, 80, confusion=0.0, random_state=seed)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "tac-notrain", "ntk-naive", "sc", "relational"])
+def test_auto_k_is_the_default_criterion_on_every_method(method):
+    "run_method(k='auto') and k=None: the estimators' 'auto' where they take it, else the same criterion on _estimate_k's "
+    "graph; the curve is kept as n_clusters_selection_ and K is its choice."
+    from laic_nb.pipeline import run_method, _estimate_k, _positive_nouns
+    from laic_nb.selection import DEFAULT_CRITERION
+    b = _blobs()
+    r = run_method(method, b.image_features, "auto", b.text_features, random_state=0)
+    sel = r.estimator.n_clusters_selection_
+    assert sel.criterion == DEFAULT_CRITERION and r.n_clusters == sel.best(sel.criterion)
+    assert run_method(method, b.image_features, None, b.text_features, random_state=0).n_clusters == r.n_clusters
+    if method in ("kmeans", "tac-notrain"):  # K before the fit: the criterion on the default NTK (or cosine) graph
+        x = b.image_features / np.linalg.norm(b.image_features, axis=1, keepdims=True)
+        t = b.text_features / np.linalg.norm(b.text_features, axis=1, keepdims=True)
+        ref = _estimate_k(x, None if method == "kmeans" else t[_positive_nouns(x, t, None, random_state=0)], random_state=0)
+        assert r.n_clusters == ref
+    else:
+        assert r.estimator.n_clusters == "auto"
+
+
+def test_estimate_k_keeps_the_eigengap_on_request():
+    from laic_nb.pipeline import estimate_k
+    from laic_nb.core import LaicInputError
+    b = _blobs(1)
+    assert 2 <= estimate_k(b.image_features, criterion="eigengap") <= 20
+    assert estimate_k(b.image_features) == estimate_k(b.image_features, criterion="silhouette")
+    with pytest.raises(LaicInputError, match="criterion must be"): estimate_k(b.image_features, criterion="gap")
+
+
+def test_k_guidance_draws_the_curve_that_chose_k():
+    from laic_nb.explore import k_guidance
+    a, y = planted_partition([40, 50, 60], p_in=0.35, p_out=0.02, random_state=1)
+    sel = select_n_clusters(a, 2, 8, return_table=True)
+    g = k_guidance(None, y, selection=sel)
+    assert list(g.scores) == [sel.criterion] and g.chosen == {sel.criterion: 3} and g.k_used == 3
+    np.testing.assert_array_equal(g.ks, sel.ks)
+    assert g.graph.startswith("K chosen by") and g.to_dict()["graph"] == g.graph
+    assert k_guidance(None, y, selection=select_n_clusters(a, ks=[3], return_table=True)) is None  # one candidate: no curve
+
+
+def test_cli_k_help_names_the_criterion():
+    import argparse
+    from laic_nb.cli import _cluster_parser
+    from laic_nb.selection import DEFAULT_CRITERION
+    sub = argparse.ArgumentParser().add_subparsers()
+    helps = {a.dest: a.help for a in _cluster_parser(sub)._actions}
+    assert DEFAULT_CRITERION in helps["k"] and "default: auto" in helps["k"]
+
+
+def test_gap_statistic_parts():
+    "bench/auto_k.py's gap statistic: log W_k is the pooled within-cluster sum of squares; the reference stays in the "
+    "data's principal box (before the rows go on the sphere)."
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import auto_k
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((50, 5)), rng.integers(0, 4, 50)
+    w = sum(((x[y == c] - x[y == c].mean(0)) ** 2).sum() for c in np.unique(y))
+    assert auto_k.log_within(x, y) == pytest.approx(np.log(w), rel=1e-10)
+    assert auto_k.log_within(x, y * 3 + 7) == pytest.approx(np.log(w), rel=1e-10)
+    r = auto_k.gap_reference(x, rng)
+    assert r.shape == x.shape and np.allclose(np.linalg.norm(r, axis=1), 1, atol=1e-5)
+    ks = np.array([2, 3, 4, 6])
+    assert auto_k.gap_picks(ks, np.array([0.1, 0.5, 0.45, 0.2]), np.full(4, 0.1)) == {auto_k.GAP_SE: 3, auto_k.GAP_MAX: 3}
+    assert auto_k.gap_picks(ks, np.array([0.1, 0.2, 0.3, 0.4]), np.full(4, 0.01)) == {auto_k.GAP_SE: 6, auto_k.GAP_MAX: 6}
