@@ -3,6 +3,8 @@ with clustering everything at once, and are images of classes absent from the fi
 
     .venv/bin/python bench/predict.py                                   # dtd caltech101 food101 imagenet_4shot, seed 0
     .venv/bin/python bench/predict.py --datasets dtd --methods kmeans ntk-rad --seeds 0 1 2
+    .venv/bin/python bench/predict.py --alternatives          # the unknown rule against two other label-free rules
+    .venv/bin/python bench/predict.py --timing 20000          # SYNTHETIC: fit and predict seconds
 
 Per dataset and method, three measurements, each with the method's default hyper-parameters and the true K:
 1. fit: fit on every image, `predict` the same images: NMI(labels_, predict) and the share equal (unknown_rate=0).
@@ -115,6 +117,35 @@ def timing(n: int = 20_000, n_new: int = 1_000, methods=("kmeans", "sc", "ntk-na
     return rows
 
 
+def alternatives(datasets=DATASETS, seeds=(0, 1), root=None, log=print) -> dict:
+    "The unknown rule against two other label-free rules, on the split of `measure` (rate 0.05): shares of fresh / absent."
+    from laic_nb.assign import nearest_cosine, unknown_reference, unknown_threshold
+    from laic_nb.cluster import ClipKMeans
+    vocab, sets = load_real(root, datasets)
+    out = {}
+    for name, ds in sets.items():
+        for s in seeds:
+            rng = np.random.default_rng(s); rng.permutation(len(ds.features))  # measure()'s draws: the halves first
+            y = ds.labels; classes = np.unique(y); gone = rng.choice(classes, max(1, len(classes) // 5), replace=False)
+            absent = np.isin(y, gone); present = rng.permutation(np.flatnonzero(~absent)); cut = int(0.7 * len(present))
+            xf, groups = ds.features[present[:cut]], dict(fresh=ds.features[present[cut:]], absent=ds.features[absent])
+            c = xf @ xf.T; np.fill_diagonal(c, -2); own, near = c.max(1), c.argmax(1)  # every fitted image's nearest (N^2: dev sets)
+            km = ClipKMeans(len(classes) - len(gone), n_init=3).fit(xf)
+            cen = km.cluster_centers_ / np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True)
+            to_own = (xf * cen[km.labels_]).sum(1)
+            per = np.array([np.quantile(to_own[km.labels_ == k], 0.05) if (km.labels_ == k).any() else -1.0 for k in range(len(cen))])
+            thr, thr_ratio = unknown_threshold(unknown_reference(xf)), np.quantile(own / own[near], 0.05)
+            for g, x in groups.items():
+                cc = x @ xf.T; j = cc.argmax(1); nn = cc.max(1)
+                a = (x @ cen.T).argmax(1)
+                r = dict(nearest=(nearest_cosine(x, xf) < thr).mean(), center=((x * cen[a]).sum(1) < per[a]).mean(),
+                         ratio=(nn / own[j] < thr_ratio).mean())
+                out.setdefault((name, g), []).append(r)
+            log(f"{name} seed {s}: " + "; ".join(f"{g}: " + " ".join(f"{q} {v[-1][q]:.3f}" for q in v[-1])
+                                                   for (n, g), v in out.items() if n == name))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=None)
@@ -122,7 +153,11 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--timing", type=int, default=None, metavar="N", help="instead: SYNTHETIC fit/predict seconds at N images")
+    ap.add_argument("--alternatives", action="store_true", help="instead: the unknown rule against two other label-free rules")
     a = ap.parse_args(argv)
+    if a.alternatives:
+        if (why := missing(data_root(a.data))): print(why); return 0
+        alternatives(a.datasets, tuple(a.seeds) if a.seeds != [0] else (0, 1), a.data); return 0
     if a.timing:
         print(f"SYNTHETIC features (make_bench_features); machine: {machine()}")
         timing(a.timing); return 0
