@@ -11,7 +11,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval
 from .core import check_features, check_same_dim, check_n_clusters, check_random_state, l2_normalize, native_threads, random_seed
 from .vocab import _select_positive_nouns, default_n_centers
-from .cluster import AssignMixin, validate_images, validate_images_and_text, _nearest_center
+from .cluster import AssignMixin, validate_images_and_text, _nearest_center
 from .assign import UNKNOWN_RATE
 
 # %% auto #0

@@ -8,16 +8,15 @@ import copy, csv, json, os, re, shutil, time, tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-from .core import LaicInputError, check_features, check_int, l2_normalize
+from .core import LaicInputError, check_features, l2_normalize
 from .cache import atomic_write_bytes, atomic_save_npz
 from .methods import METHODS
-from .assign import UNKNOWN, UNKNOWN_RATE, unknown_threshold
+from .assign import UNKNOWN
 from .explore import Exploration, explore
 from .gallery import file_thumbnails, write_report
-from .images import item_path
-from .pipeline import cluster_images, name_clusters
+from .pipeline import cluster_images
 from .report import (LABELS_COLUMNS, STATE_FORMAT, MODEL_DIR, CLUSTERS_TOML, clusters_toml, estimator_state, explore_summary,
-                            method_of, plot_clusters, save_estimator, to_toml, versions, write_labels_csv, _json_default)
+                            method_of, plot_clusters, save_estimator, versions, write_labels_csv, _json_default)
 
 # %% auto #0
 __all__ = ['STATE_KEYS', 'RUN_KEYS', 'PREDICT_REPORT_KIND', 'HISTORY_DIR', 'EDITED_FILES', 'load_estimator', 'RunModel',
@@ -366,6 +365,29 @@ def _split_spec(s) -> tuple[int, int]:
     try: return int(c), int(p)
     except (TypeError, ValueError): raise LaicInputError(f"split {s!r}: give ID or ID:PARTS, e.g. 5 or 5:3") from None
 
+# %% ../nbs/19b_runs.ipynb #376aa930
+def _part_names(
+    centers, # (P, d) the parts' mean features
+    noun_features, # (M, d) the run's vocabulary features
+    nouns, # the M nouns
+    top: int = 3, # nouns per name
+    pool: int = 50, # each part's nearest nouns, among which the contrast ranks
+) -> list[str]: # one name per part, no noun in two of them
+    "Names of a split's parts: among each part's nearest nouns, those nearest to it rather than to the other parts."
+    c, t = l2_normalize(np.asarray(centers, dtype=np.float32)), l2_normalize(np.asarray(noun_features, dtype=np.float32))
+    s = c @ t.T
+    out, used = [], set()
+    for j in range(len(c)):
+        near = np.argsort(-s[j], kind="stable")[:pool]
+        contrast = s[j, near] - np.delete(s, j, 0)[:, near].max(0)
+        words = []
+        for q in near[np.argsort(-contrast, kind="stable")]:
+            if nouns[q] not in words and nouns[q] not in used: words.append(nouns[q])
+            if len(words) == top: break
+        used.update(words)
+        out.append(" / ".join(words))
+    return out
+
 # %% ../nbs/19b_runs.ipynb #719029c0
 def plan_edits(
     labels, # (N,) the run's current clusters
@@ -399,7 +421,7 @@ def plan_edits(
         lab, cen = split_cluster(x[m], p)
         into = list(range(next_id, next_id + p)); next_id += p
         if noun_features is not None and vocabulary is not None:
-            new_names = name_clusters(cen, l2_normalize(np.asarray(noun_features, dtype=np.float32)), list(vocabulary))
+            new_names = _part_names(cen, noun_features, list(vocabulary))
         else: new_names = [f"{names[c]} ({j + 1} of {p})" for j in range(p)]
         key = f"split.{key_start + len(parts)}"
         parts[key] = cen
