@@ -18,7 +18,7 @@ from .core import (check_features, check_same_dim, check_n_clusters, check_dense
 from .knn import KNN, GRAPHS, PRECISIONS, check_knn, kernel_topk, knn_graph
 from .ntk import TAU, _ntk_topk, ntk_kernel
 from .spectral import (MAX_CLUSTERS, ASSIGN_LABELS, SpectralModel, _as_affinity, _spectral_fit, _spectral_clustering_auto_k,
-                              _spectral_assign, spectral_extend)
+                              _normalized_affinity, _spectral_assign, spectral_extend)
 from .assign import UNKNOWN, UNKNOWN_RATE, unknown_reference, unknown_threshold, _nearest_cosine, _graph_rows
 from .selection import DEFAULT_CRITERION, select_n_clusters, select_tau
 from .rad import rad, RAD_MODES, BETA_SOLVERS
@@ -271,7 +271,6 @@ class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
 # %% ../nbs/13_cluster.ipynb #000293c8
 def _rad_extension(a0, diagonal, graphs, model: SpectralModel, weights) -> tuple[np.ndarray, np.ndarray]:
     "(G, C): G (B, N, K) float32, G_b = w_b A-hat S_b D^-1/2 V (A-hat = `a0` plus `diagonal`); C (K, K) the least-squares map to V."
-    from laic_nb.spectral import _normalized_affinity
     dinv = np.zeros_like(model.degrees)
     np.divide(1.0, np.sqrt(model.degrees), out=dinv, where=model.degrees > 0)
     h = dinv[:, None] * model.vectors

@@ -32,7 +32,6 @@ class Method:
     noun_rule: str | None = None  # "tac": the pipeline selects TAC's positive nouns; "candidates": paper 2's own rule
     source: str = "baseline"  # where the method comes from
     unsupervised: bool = True  # False: told the class names (zero-shot)
-    estimates_k: bool = False  # the estimator chooses K itself when n_clusters is None
     fit_split: str = "test"  # benchmark: "train" (fitted on train, labels test) or "test" (clusters the test split)
     aliases: tuple = ()  # other spellings accepted on the command line
 
@@ -54,17 +53,17 @@ class Method:
 # %% ../nbs/17_methods.ipynb #fd14b967
 METHODS = {m.name: m for m in (
     Method("ntk-rad", "NTK spectral clustering, RAD fusion of the per-prompt graphs (paper 1)", NTKSpectralClustering,
-           dict(variant="rad"), "prompts", "tac", "paper 1", estimates_k=True, aliases=("rad",)),
+           dict(variant="rad"), "prompts", "tac", "paper 1", aliases=("rad",)),
     Method("ntk-pe", "NTK spectral clustering, prompt-ensemble affinity (paper 1)", NTKSpectralClustering,
-           dict(variant="pe"), "prompts", "tac", "paper 1", estimates_k=True, aliases=("pe",)),
+           dict(variant="pe"), "prompts", "tac", "paper 1", aliases=("pe",)),
     Method("ntk-naive", "NTK spectral clustering, one noun set (paper 1)", NTKSpectralClustering,
-           dict(variant="naive"), "nouns", "tac", "paper 1", estimates_k=True, aliases=("naive",)),
+           dict(variant="naive"), "nouns", "tac", "paper 1", aliases=("naive",)),
     Method("relational", "k-means on the relational matrix (paper 2, no training)", RelationalKMeans,
            text="nouns", noun_rule="candidates", source="paper 2", fit_split="train"),
     Method("centers", "relational pseudo-labels + learned semantic centers (paper 2)", RelationalCenters,
            text="nouns", noun_rule="candidates", source="paper 2", fit_split="train"),
     Method("kmeans", "k-means on image features (image only)", ClipKMeans, aliases=("k-means",)),
-    Method("sc", "spectral clustering on image features (image only)", ClipSpectralClustering, estimates_k=True,
+    Method("sc", "spectral clustering on image features (image only)", ClipSpectralClustering,
            aliases=("spectral",)),
     Method("tac-notrain", "TAC training-free: k-means on image + retrieved text", TACNoTrain, text="nouns",
            noun_rule="tac", aliases=("tac",)),
