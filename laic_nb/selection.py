@@ -17,8 +17,8 @@ from .spectral import check_affinity, top_eigenpairs, row_normalize, discretize
 __all__ = ['ROW_BLOCK', 'DIFFUSION_TIME', 'DIFFUSION_FLOOR', 'K_DIFFUSION_TIME', 'CRITERIA', 'LOWER_IS_BETTER', 'EXTRA_CRITERIA',
            'DEFAULT_CRITERION', 'TAUS', 'cosine_silhouette', 'davies_bouldin', 'calinski_harabasz',
            'adaptive_diffusion_time', 'check_diffusion_time', 'diffusion_embedding', 'labels_for_k',
-           'bootstrap_stability', 'gaussian_bic', 'check_criterion', 'candidate_ks', 'KCriteria', 'criteria_table',
-           'select_n_clusters', 'TauSelection', 'select_tau']
+           'bootstrap_stability', 'gaussian_bic', 'bulk_edge', 'check_criterion', 'candidate_ks', 'KCriteria',
+           'criteria_table', 'select_n_clusters', 'TauSelection', 'select_tau']
 
 # %% ../nbs/12_selection.ipynb #115d931c
 def _cluster_index(labels, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,10 +207,38 @@ def gaussian_bic(
     return loglik - ((k - 1) + k * d + 1) / 2 * np.log(n)
 
 
+# %% ../nbs/12_selection.ipynb #6d2172e6
+def _rewired(
+    affinity: sp.csr_matrix, # symmetric nonnegative graph in CSR form (trusted)
+    rng: np.random.Generator, # source of the random pairing
+) -> sp.csr_matrix: # a random graph with the same number of edges at every node
+    "The graph with its edges' ends shuffled and paired again (stub matching), weights kept in edge order; self-loops dropped, repeated pairs summed."
+    up = sp.triu(affinity, 1).tocoo()
+    ends = np.r_[up.row, up.col]
+    rng.shuffle(ends)
+    i, j = ends[:up.nnz], ends[up.nnz:]
+    keep = i != j
+    half = sp.coo_matrix((up.data[keep], (i[keep], j[keep])), shape=affinity.shape).tocsr()
+    return (half + half.T).tocsr()
+
+def bulk_edge(
+    affinity, # (N, N) symmetric nonnegative graph, sparse or dense
+    random_state=0, # seed of the rewiring and of the eigensolver
+) -> float: # the second eigenvalue of D^-1/2 A D^-1/2 of a degree-preserving random rewiring of the graph
+    "Where the spectrum of a graph without communities ends: eigenvalues above it are signal (`criteria_table`'s `edge`)."
+    a = sp.csr_matrix(check_affinity(affinity), dtype=np.float64)
+    n = a.shape[0]
+    if n < 4: raise ValueError(f"the bulk edge needs a graph of at least 4 nodes, got N = {n}")
+    rng = check_random_state(random_state)
+    with native_threads(n):
+        vals = top_eigenpairs(_rewired(a, rng), 2, rng, min_component_size=_min_component_size(n, 2))[0]
+    return float(vals[1])
+
+
 # %% ../nbs/12_selection.ipynb #67229ae0
 CRITERIA = ("eigengap", "eigenratio", "silhouette", "davies_bouldin", "calinski_harabasz", "stability")
 LOWER_IS_BETTER = ("davies_bouldin",)
-EXTRA_CRITERIA = ("bic",)  # computed only when asked (criteria=): `gaussian_bic` on `image_features`
+EXTRA_CRITERIA = ("bic", "edge")  # computed only when asked (criteria=): `gaussian_bic` on `image_features`; the count above `bulk_edge`
 DEFAULT_CRITERION = "silhouette"  # most true K found on chapter 24's synthetic grid (ties: least accuracy lost)
 
 def check_criterion(
@@ -245,6 +273,7 @@ class KCriteria:
     labels: np.ndarray       # (C, N) labels of the graph for each candidate
     diffusion_time: float | None = None  # t of the diffusion embedding the indices were scored on (None: other features)
     criterion: str | None = None  # the criterion that chose K, when `select_n_clusters` made this table (None: not chosen yet)
+    bulk_edge: float | None = None  # `bulk_edge` of the graph, when the `edge` criterion was computed
 
     def best(self,
              criterion: str = DEFAULT_CRITERION, # one of the computed criteria
@@ -271,8 +300,9 @@ class KCriteria:
     def describe(self) -> str:
         "The rule that chose K, in words (for reports): the criterion and the footing it was scored on."
         what = (self.criterion or "the criteria").replace("_", "-")
-        if self.diffusion_time is not None: where = f"the diffusion embedding of the graph (t = {self.diffusion_time:.3g})"
+        if self.criterion == "edge": where = f"the spectrum of the graph against a random graph's bulk (edge {self.bulk_edge:.3g})"
         elif self.criterion in ("eigengap", "eigenratio"): where = "the spectrum of the graph"
+        elif self.diffusion_time is not None: where = f"the diffusion embedding of the graph (t = {self.diffusion_time:.3g})"
         else: where = "the features given"
         return f"{what} on {where}, candidates K = {self.ks.min()}..{self.ks.max()}"
 
@@ -313,16 +343,19 @@ def criteria_table(
         labels = np.stack([labels_for_k(vecs, int(k), random_state) for k in cand])
         space, t = _footing(vals[:top], vecs[:, :top], diffusion_time, diffusion_floor) if features is None else (features, None)
         index = dict(silhouette=cosine_silhouette, davies_bouldin=davies_bouldin, calinski_harabasz=calinski_harabasz)
-        scores = {}
+        scores, edge = {}, None
         for c in criteria:
             if c == "eigengap": scores[c] = vals[cand - 1] - vals[cand]
             elif c == "eigenratio": scores[c] = (1 - vals[cand]) / np.maximum(1 - vals[cand - 1], 1e-12)
+            elif c == "edge":  # the margin by which lambda_K is above the edge and lambda_{K+1} below: largest at the count
+                edge = bulk_edge(a, random_state)
+                scores[c] = np.minimum(vals[cand - 1] - edge, edge - vals[cand])
             elif c == "stability": scores[c] = bootstrap_stability(a, cand, labels, n_boot, subsample, random_state)
             elif c == "bic":
                 rows = image_features if image_features is not None else space
                 scores[c] = np.array([gaussian_bic(rows, lab) for lab in labels])
             else: scores[c] = np.array([index[c](space, lab) for lab in labels])
-    return KCriteria(cand, scores, vals, labels, t)
+    return KCriteria(cand, scores, vals, labels, t, bulk_edge=edge)
 
 # %% ../nbs/12_selection.ipynb #db574c78
 def select_n_clusters(
