@@ -71,6 +71,8 @@ BIC_X, BIC_D, NAMES, MODULARITY = "bic, image features", "bic, diffusion embeddi
 NAMES_SHARE = 0.8  # the text side: the largest K at which at least this share of the clusters get distinct nouns
 GAP_SE, GAP_MAX = "gap statistic (1-SE rule)", "gap statistic (max)"
 GAP_B = 5  # reference samples of the gap statistic
+EDGE = "edge"  # the count of eigenvalues above `selection.bulk_edge` (issue #24, fourth round)
+SCALE_FRACTIONS = (1.0, 0.5, 0.25)  # the scale study: the share of the images kept
 RULE = ("Rule (stated before any real set is scored with these options): among the rows computed from the graph alone "
         "(every row but the image-feature ones), the one with the most true K found over the extended synthetic grid, "
         "ties broken by the least ACC lost (mean); the library's default criterion and diffusion time are set to it.")
@@ -95,6 +97,10 @@ ISSUE24_SYNTHETIC = dict(ks=(5, 20, 50, 100), confusions=(0.0, 0.5, 0.75), seeds
 
 
 def auto_row(criterion: str, floor: float) -> str: return f"{criterion}, t auto (floor {floor:g})"
+
+
+ORACLE = "best ACC (oracle: reads the labels)"
+SCALE_ROWS = (ORACLE, EDGE, "eigengap", auto_row("silhouette", 0.01), auto_row("silhouette", 0.1), BIC_X)
 
 
 def row_setting(row: str) -> dict | None:
@@ -203,7 +209,7 @@ def gap_picks(ks, gap, s) -> dict:
 def score_rows(g, x, ks, seed: int, stability: bool = True, times=TIMES, floors=FLOORS, n_boot: int = 3, nouns=None,
                gap: bool = True):
     "(K chosen by every row, the library's table at t = 16): one eigendecomposition and one labelling per candidate."
-    crit = CRITERIA if stability else tuple(c for c in CRITERIA if c != "stability")
+    crit = (CRITERIA if stability else tuple(c for c in CRITERIA if c != "stability")) + (EDGE,)
     table = criteria_table(g, ks=ks, criteria=crit, diffusion_time=DIFFUSION_TIME, n_boot=n_boot, random_state=seed)
     picks = {c: table.best(c) for c in crit}
     top = int(ks.max())
@@ -231,7 +237,7 @@ def score_rows(g, x, ks, seed: int, stability: bool = True, times=TIMES, floors=
 
 
 def run_problem(x, select_x, vocab, y, ks, seed: int, stability: bool = True, times=TIMES, tau: bool = True,
-                n_boot: int = 3) -> dict:
+                n_boot: int = 3, gap: bool = True) -> dict:
     "Every row's K and ACC lost on one problem, and the tau rows (see the module docstring)."
     k_true = int(len(np.unique(y)))
     keep = positive_nouns(select_x, vocab, n_centers=min(3 * int(ks.max()), len(select_x)), random_state=seed)
@@ -241,7 +247,7 @@ def run_problem(x, select_x, vocab, y, ks, seed: int, stability: bool = True, ti
     def acc(k, graph=g, key=0.04):
         if (key, k) not in accs: accs[(key, k)] = cluster_acc(y, spectral_clustering(graph, int(k), random_state=seed))
         return accs[(key, k)]
-    picks, table = score_rows(g, x, ks, seed, stability, times, n_boot=n_boot, nouns=t)
+    picks, table = score_rows(g, x, ks, seed, stability, times, n_boot=n_boot, nouns=t, gap=gap)
     out = dict(k=k_true, picks=picks, lost={r: acc(k_true) - acc(k) for r, k in picks.items()}, acc_known=acc(k_true),
                nouns=len(keep), ks=ks, eigenvalues=table.eigenvalues)
     if tau:
@@ -260,6 +266,66 @@ def run_problem(x, select_x, vocab, y, ks, seed: int, stability: bool = True, ti
                                 "tau = 0.04, K by eigengap": best - acc(picks["eigengap"]),
                                 "select_tau, K by the default": best - acc(k_auto, graphs[auto.tau], auto.tau)})
     return out
+
+
+def scale_problem(x, nouns, y, fraction: float, seed: int) -> dict:
+    "Every graph row's K on a random `fraction` of the images: the same nouns, candidates [2, 2K] for the K left in the sample."
+    rng = np.random.default_rng(seed)
+    idx = np.arange(len(x)) if fraction >= 1 else np.sort(rng.choice(len(x), int(round(fraction * len(x))), replace=False))
+    xs, ys = x[idx], y[idx]
+    k = len(np.unique(ys))
+    ks = candidates(k, len(xs))
+    g = graph_for(xs, nouns)
+    picks, table = score_rows(g, xs, ks, seed, stability=False, times=(), gap=False)
+    acc = [cluster_acc(ys, lab) for lab in table.labels]
+    picks[ORACLE] = int(ks[int(np.argmax(acc))])  # a reference that reads the labels, not a criterion
+    return dict(fraction=fraction, n=len(xs), k=k, picks=picks, edge=table.bulk_edge, degree=g.nnz / g.shape[0])
+
+
+def scale_study(problems: dict, fractions=SCALE_FRACTIONS, seeds=(0,), log=print) -> dict:
+    "`scale_problem` for every fraction and seed of each problem, given as name -> (features, select_features, vocabulary, labels)."
+    out = {}
+    for name, (x, sel, vocab, y) in problems.items():
+        k = len(np.unique(y))
+        for s in seeds:
+            keep = positive_nouns(sel, vocab, n_centers=min(6 * k, len(sel)), random_state=s)  # the nouns of the full set
+            for f in fractions:
+                t0 = time.perf_counter()
+                r = scale_problem(x, vocab[keep], y, f, s)
+                out.setdefault(name, []).append(r | dict(seed=s))
+                log(f"  scale {name} seed {s} fraction {f:g} (N {r['n']}, K {r['k']}): "
+                    + ", ".join(f"{n} {r['picks'][n]}" for n in SCALE_ROWS) + f" ({time.perf_counter() - t0:.0f} s)")
+    return out
+
+
+def scale_table(study: dict, rows=SCALE_ROWS) -> str:
+    "Markdown: per row and problem, K chosen on all, half and a quarter of the images (seeds joined by /), and the mean "
+    "ratio K(quarter) / K(all): about 1 for a criterion that finds classes, about 1/4 for one that counts the graph's resolution."
+    names = list(study)
+    fr = sorted({r["fraction"] for rs in study.values() for r in rs}, reverse=True)
+    head = ["criterion"] + [f"{n}: K̂ at " + ", ".join(f"{f:g} N" for f in fr) for n in names] + [f"K̂({fr[-1]:g} N) / K̂(N), mean"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+             "| true K in the sample | " + " | ".join(", ".join("/".join(str(r["k"]) for r in study[n] if r["fraction"] == f)
+                                                              for f in fr) for n in names) + " | |"]
+    for row in rows:
+        cells, ratios = [row], []
+        for n in names:
+            per = {f: [r["picks"][row] for r in study[n] if r["fraction"] == f] for f in fr}
+            cells.append(", ".join("/".join(map(str, per[f])) for f in fr))
+            ratios += [lo / hi for lo, hi in zip(per[fr[-1]], per[fr[0]])]
+        lines.append("| " + " | ".join(cells + [f"{np.mean(ratios):.2f}"]) + " |")
+    return "\n".join(lines)
+
+
+def scale_sets(root=None) -> dict:
+    "The scale study's problems: a synthetic one (always) and the real ones whose embeddings are present."
+    d = make_vl_blobs(2400, 20, 64, 300, confusion=0.5, random_state=0)
+    out = {"synthetic K=20": (d.image_features, d.image_features, d.text_features, d.labels)}
+    import real
+    root = real.data_root(root)
+    if real.missing(root): return out
+    vocab, sets = real.load_real(root, ("food101", "dtd", "caltech101"))
+    return out | {n: (ds.features, ds.select_features, vocab.features, ds.labels) for n, ds in sets.items()}
 
 
 def row_of(setting: dict) -> str:
@@ -381,7 +447,8 @@ def load_imagenet7(root, vocab_rows: int = 1000):
                         "ImageNet-1K training images, 4-shot plus 1- and 2-shot caches, about 7 per class")
 
 
-def real_grid(datasets=REAL_SETS, seeds=(0, 1, 2), data=None, log=print, n_boot: int = 3, tau: bool = True) -> dict:
+def real_grid(datasets=REAL_SETS, seeds=(0, 1, 2), data=None, log=print, n_boot: int = 3, tau: bool = True,
+              gap: bool = True) -> dict:
     "`run_problem` on the real sets (ImageNet: seed 0, no stability); {} when the data are absent."
     import real
     root = real.data_root(data)
@@ -395,7 +462,8 @@ def real_grid(datasets=REAL_SETS, seeds=(0, 1, 2), data=None, log=print, n_boot:
         for s in (seeds[:1] if big else seeds):
             t0 = time.perf_counter()
             r = run_problem(ds.features, ds.select_features, vocab.features, ds.labels,
-                            candidates(ds.k, len(ds.features), False), s, stability=not big, times=(), n_boot=n_boot, tau=tau)
+                            candidates(ds.k, len(ds.features), False), s, stability=not big, times=(), n_boot=n_boot, tau=tau,
+                            gap=gap)
             out.setdefault(name, []).append(r)
             log(f"  {name} seed {s}: " + ", ".join(f"{n} {r['picks'][n]}" for n in LOG_ROWS if n in r["picks"])
                 + (f", tau {r['tau']['auto']}" if "tau" in r else "") + f" ({time.perf_counter() - t0:.0f} s)")
@@ -431,11 +499,11 @@ def goal_table(res, sets) -> str:
 def issue24(a, log) -> list:
     "The final run of issue #24: RULE_24, the synthetic subgrid, then the real sets (no tau), as they come."
     out = ["## Issue #24: more families, the rule and the final run", "", RULE_24, ""]
-    syn = synthetic_grid(log=log, **ISSUE24_SYNTHETIC)
+    syn = synthetic_grid(log=log, gap=not a.no_gap, **ISSUE24_SYNTHETIC)
     out += ["### Synthetic subgrid (12 problems, seed 0)", "", synthetic_table(syn), ""]
     log("\n".join(out))
     sets = list(dict.fromkeys(a.datasets))
-    res = real_grid(sets, tuple(a.seeds), a.data, log, tau=False)
+    res = real_grid(sets, tuple(a.seeds), a.data, log, tau=False, gap=not a.no_gap)
     if not res: return out
     scores = rule24_scores(syn, res)
     chosen = min(scores, key=scores.get)
@@ -459,6 +527,9 @@ def main(argv=None) -> int:
     ap.add_argument("--issue24", action="store_true", help="issue #24's final run: RULE_24, the 12-problem synthetic subgrid, "
                     "then --datasets (--seeds; ImageNet seed 0), no tau")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--no-gap", action="store_true", help="leave out the gap statistic's rows (5 reference clusterings a problem)")
+    ap.add_argument("--scale", action="store_true", help="the scale study: every graph row on all, half and a quarter of "
+                    "the images (--seeds), synthetic and the real sets present")
     ap.add_argument("--synthetic-only", action="store_true")
     ap.add_argument("--real-only", action="store_true")
     ap.add_argument("--quick", action="store_true", help="synthetic K in {5, 20}, confusion {0, 0.75}, seed 0; Food-101 seed 0")
@@ -470,6 +541,15 @@ def main(argv=None) -> int:
     log = lambda s: print(s, flush=True)
     from real import machine
     out = ["# Label-free choice of K and tau", "", f"Machine: {machine()}.", ""]
+    if a.scale:
+        study = scale_study(scale_sets(a.data), seeds=tuple(a.seeds), log=log)
+        out += ["## The scale study (issue #24, fourth round)", "", scale_table(study), "",
+                f"Total {time.perf_counter() - t_start:.0f} s; command: `python bench/auto_k.py "
+                + " ".join(argv if argv is not None else sys.argv[1:]) + "`"]
+        text = "\n".join(out)
+        if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(text + "\n")
+        print("\n" + text)
+        return 0
     if a.issue24:
         out += issue24(a, log)
         a.synthetic_only = a.real_only = False
