@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_time.py                 # N = 20,000, K = 10, max_clusters 20 and 40
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_time.py --n 4000 --repeats 1
+    OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_time.py --criteria edge   # only the choice: each criterion against the default
 
 Synthetic `make_vl_blobs` features (d = 64, 300 nouns, confusion 0.25): timings do not depend on the embeddings' origin.
 Each estimator is fitted `--repeats` times per setting; the best time counts (the machine is shared: noisy). The ratio is
@@ -36,6 +37,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-clusters", type=int, nargs="+", default=[20, 40])
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--only", nargs="+", default=None, help="time only the rows whose name contains one of these words")
+    ap.add_argument("--criteria", nargs="+", default=None, help="instead: time `select_n_clusters` over 2..max_clusters on "
+                    "the NTK graph with each of these criteria beside the default (and `bulk_edge` alone)")
     a = ap.parse_args(argv)
     import torch
     torch.set_num_threads(1)
@@ -62,6 +65,7 @@ def main(argv=None) -> int:
            "ClipSpectralClustering": lambda k, m: ClipSpectralClustering(k, max_clusters=m),
            "RelationalKMeans (max_clusters fixed at 20)": lambda k, m: RelationalKMeans(k, text_features=d.text_features),
            "run_method('kmeans') (max_clusters fixed at 20)": lambda k, m: Piped("kmeans", k)}
+    if a.criteria: return time_criteria(a, d, machine())
     if a.only: est = {n: f for n, f in est.items() if any(q.lower() in n.lower() for q in a.only)}
     print(f"Machine: {machine()}; N = {a.n}, K = {a.k}, d = 64, 300 nouns; default criterion {selection.DEFAULT_CRITERION!r}; "
           f"best of {a.repeats}")
@@ -76,6 +80,30 @@ def main(argv=None) -> int:
             print(f"| {name} | {m} | {known:.1f} | {auto:.1f} | {auto / known:.2f} | {e2.n_clusters_} | "
                   f"{cluster_acc(d.labels, e1.labels_):.3f} / {cluster_acc(d.labels, e2.labels_):.3f} |", flush=True)
     print(f"\nWorst ratio {worst:.2f} (target <= 3): {'met' if worst <= 3 else 'NOT met'}")
+    return 0
+
+
+def time_criteria(a, d, machine: str) -> int:
+    "The cost of the choice alone: `select_n_clusters` with each criterion on the same NTK graph, and `bulk_edge`."
+    from laic_nb.ntk import ntk_affinity
+    from laic_nb.selection import DEFAULT_CRITERION, bulk_edge, select_n_clusters
+    from laic_nb.spectral import spectral_clustering
+    g = ntk_affinity(d.image_features, d.text_features)
+    def best(f):
+        ts, out = [], None
+        for _ in range(a.repeats):
+            t0 = time.perf_counter(); out = f(); ts.append(time.perf_counter() - t0)
+        return min(ts), out
+    print(f"Machine: {machine}; N = {a.n}, K = {a.k}, d = 64, 300 nouns, the NTK graph (tau 0.04, 30-NN union); best of {a.repeats}")
+    t, _ = best(lambda: spectral_clustering(g, a.k, random_state=0))
+    print(f"spectral_clustering at the known K: {t:.2f} s")
+    t, e = best(lambda: bulk_edge(g))
+    print(f"bulk_edge: {t:.2f} s (edge {e:.3f})")
+    print("| criterion | max_clusters | select_n_clusters (s) | K chosen |\n|---|---|---|---|")
+    for m in a.max_clusters:
+        for c in dict.fromkeys([DEFAULT_CRITERION, *a.criteria]):
+            t, k = best(lambda: select_n_clusters(g, 2, m, criterion=c))
+            print(f"| {c} | {m} | {t:.2f} | {k} |", flush=True)
     return 0
 
 
