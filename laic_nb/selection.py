@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
-from .core import check_features, check_int, check_option, check_random_state, native_threads
+from .core import check_dense_budget, check_features, check_int, check_option, check_random_state, native_threads
 from .knn import KNN, check_graph
 from .ntk import TAU, ntk_affinity, check_tau
 from .spectral import check_affinity, top_eigenpairs, row_normalize, discretize
@@ -226,9 +226,13 @@ def bulk_edge(
     random_state=0, # seed of the rewiring and of the eigensolver
 ) -> float: # the second eigenvalue of D^-1/2 A D^-1/2 of a degree-preserving random rewiring of the graph
     "Where the spectrum of a graph without communities ends: eigenvalues above it are signal (`criteria_table`'s `edge`)."
-    a = sp.csr_matrix(check_affinity(affinity), dtype=np.float64)
+    a = check_affinity(affinity)
     n = a.shape[0]
     if n < 4: raise ValueError(f"the bulk edge needs a graph of at least 4 nodes, got N = {n}")
+    edges = a.nnz if sp.issparse(a) else int(np.count_nonzero(a))
+    check_dense_budget(edges, 1, itemsize=40, what=f"the random rewiring of a graph with {edges} edges",  # ends, COO and CSR copies
+                       hint="give a sparse kNN graph (knn=30)")
+    a = sp.csr_matrix(a, dtype=np.float64)
     rng = check_random_state(random_state)
     with native_threads(n):
         vals = top_eigenpairs(_rewired(a, rng), 2, rng, min_component_size=_min_component_size(n, 2))[0]
