@@ -22,12 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def best_time(make, x, repeats: int) -> tuple[float, object]:
-    "(best wall time over `repeats` fits, the last fitted estimator)."
-    times, est = [], None
+def best_time(run, repeats: int) -> tuple[float, object]:
+    "(best wall time of `run()` over `repeats` calls, what the last call returned)."
+    times, out = [], None
     for _ in range(repeats):
-        t0 = time.perf_counter(); est = make().fit(x); times.append(time.perf_counter() - t0)
-    return min(times), est
+        t0 = time.perf_counter(); out = run(); times.append(time.perf_counter() - t0)
+    return min(times), out
 
 
 def main(argv=None) -> int:
@@ -73,9 +73,9 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|")
     worst = 0.0
     for name, make in est.items():
-        known, e1 = best_time(lambda: make(a.k, 20), x, a.repeats)
+        known, e1 = best_time(lambda: make(a.k, 20).fit(x), a.repeats)
         for m in (a.max_clusters if "fixed" not in name else [20]):
-            auto, e2 = best_time(lambda: make("auto", m), x, a.repeats)
+            auto, e2 = best_time(lambda: make("auto", m).fit(x), a.repeats)
             worst = max(worst, auto / known)
             print(f"| {name} | {m} | {known:.1f} | {auto:.1f} | {auto / known:.2f} | {e2.n_clusters_} | "
                   f"{cluster_acc(d.labels, e1.labels_):.3f} / {cluster_acc(d.labels, e2.labels_):.3f} |", flush=True)
@@ -89,11 +89,7 @@ def time_criteria(a, d, machine: str) -> int:
     from laic_nb.selection import DEFAULT_CRITERION, bulk_edge, select_n_clusters
     from laic_nb.spectral import spectral_clustering
     g = ntk_affinity(d.image_features, d.text_features)
-    def best(f):
-        ts, out = [], None
-        for _ in range(a.repeats):
-            t0 = time.perf_counter(); out = f(); ts.append(time.perf_counter() - t0)
-        return min(ts), out
+    best = lambda run: best_time(run, a.repeats)
     print(f"Machine: {machine}; N = {a.n}, K = {a.k}, d = 64, 300 nouns, the NTK graph (tau 0.04, 30-NN union); best of {a.repeats}")
     t, _ = best(lambda: spectral_clustering(g, a.k, random_state=0))
     print(f"spectral_clustering at the known K: {t:.2f} s")
