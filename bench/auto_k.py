@@ -93,6 +93,19 @@ RULE_24 = ("Rule of issue #24 (stated before the final real run): options = the 
 # The run named "silhouette, t auto (floor 0.1)" (score 0.227); among the options the text names, the lowest was the
 # then default, floor 0.01 (0.328). The text was written first and the discrepancy was seen only after the results, so the
 # library follows the text: DIFFUSION_FLOOR stays 0.01 and floor 0.1 is the option diffusion_floor=0.1 (chapter 24).
+# Issue #24's fifth round, written 2026-12-07 01:05 UTC, before its final run (`--user-path`), after development runs
+# (synthetic subgrid seed 0, DTD / Caltech-101 / ImageNet 4-shot seed 0) of the user's path: no label-derived setting at all.
+RULE_25 = ("Rule of issue #24's fifth round (stated before its final run): the protocol is the user's path, with no "
+           "setting derived from the labels: nouns by the library's rule without K, k_f = max(N/300, 3 x 20) centers "
+           "(TAC's N/300 gave 2 centers and 10 nouns on Food-101's 500 images), candidates from the library's default window "
+           "[2, 20]. Options = today's default (silhouette on the adaptive footing, floor 0.01, window [2, 20]); the "
+           "growing window (start [2, 20], doubled while the choice is its largest candidate, up to 200) with the adaptive "
+           "footing at floors 0.1 and 0.01, and with the edge-anchored footing (t = ln(floor) / ln(bulk edge), which the "
+           "window only clips) at floors 0.1 and 0.01; the edge count up to 200. Score = RULE_24's: mean relative K error, "
+           "half the 12-problem synthetic subgrid (seed 0), half the dev sets at seed 0 (DTD, Caltech-101, ImageNet 4-shot). "
+           "The lowest score becomes the default of n_clusters='auto'. Final run: `run_method` with k='auto' exactly as a "
+           "user calls it, seeds 0 1 2 on DTD, Caltech-101 and Food-101 (Food-101 read by no rule), ImageNet 4-shot and "
+           "ImageNet 7-shot seed 0, reported as it comes.")
 ISSUE24_SYNTHETIC = dict(ks=(5, 20, 50, 100), confusions=(0.0, 0.5, 0.75), seeds=(0,))
 
 
