@@ -93,7 +93,7 @@ RULE_24 = ("Rule of issue #24 (stated before the final real run): options = the 
 # The run named "silhouette, t auto (floor 0.1)" (score 0.227); among the options the text names, the lowest was the
 # then default, floor 0.01 (0.328). The text was written first and the discrepancy was seen only after the results, so the
 # library follows the text: DIFFUSION_FLOOR stays 0.01 and floor 0.1 is the option diffusion_floor=0.1 (chapter 24).
-# Issue #24's fifth round, written 2026-12-07 01:05 UTC, before its final run (`--user-path`), after development runs
+# Issue #24's fifth round, written 2026-12-07 00:44 UTC, before its final run (`--user-path`), after development runs
 # (synthetic subgrid seed 0, DTD / Caltech-101 / ImageNet 4-shot seed 0) of the user's path: no label-derived setting at all.
 RULE_25 = ("Rule of issue #24's fifth round (stated before its final run): the protocol is the user's path, with no "
            "setting derived from the labels: nouns by the library's rule without K, k_f = max(N/300, 3 x 20) centers "
