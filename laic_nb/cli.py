@@ -413,10 +413,11 @@ def _cluster_parser(
                        description="Cluster a folder of images (class subfolders, if any, are used only for evaluation).")
     c.add_argument("images", nargs="?", default=None, help=IMAGES_HELP)
     from laic_nb.selection import DEFAULT_CRITERION  # the --k help names the rule that 'auto' applies
-    from laic_nb.spectral import MAX_CLUSTERS
-    c.add_argument("--k", default=None, help=f"number of clusters, or 'auto' (default: auto): K in [2, {MAX_CLUSTERS}] chosen without "
-                   f"labels by laic_nb.selection's default criterion, the {DEFAULT_CRITERION.replace('_', '-')} of each "
-                   "candidate's clustering on the diffusion embedding of the method's graph (adaptive time); the report "
+    from laic_nb.selection import AUTO_MAX_CLUSTERS, MAX_CLUSTERS
+    c.add_argument("--k", default=None, help=f"number of clusters, or 'auto' (default: auto): K chosen without labels by "
+                   f"laic_nb.selection's default criterion, the {DEFAULT_CRITERION.replace('_', '-')} of each candidate's "
+                   "clustering on the diffusion embedding of the method's graph, over K in [2, "
+                   f"{MAX_CLUSTERS}], a window doubled while its largest K wins (up to {AUTO_MAX_CLUSTERS}); the report "
                    "shows its curve")
     c.add_argument("--method", default=None, metavar="METHOD", type=_method_arg,
                    help=f"one of {', '.join(METHODS)} (default {cd['method']})")

@@ -20,7 +20,7 @@ from .ntk import TAU, _ntk_topk, ntk_kernel
 from .spectral import (MAX_CLUSTERS, ASSIGN_LABELS, SpectralModel, _as_affinity, _spectral_fit, _spectral_clustering_auto_k,
                               _normalized_affinity, _spectral_assign, spectral_extend)
 from .assign import UNKNOWN, UNKNOWN_RATE, unknown_reference, unknown_threshold, _nearest_cosine, _graph_rows
-from .selection import DEFAULT_CRITERION, select_n_clusters, select_tau
+from .selection import DEFAULT_CRITERION, auto_k_range, select_n_clusters, select_tau
 from .rad import rad, RAD_MODES, BETA_SOLVERS
 
 # %% auto #0
@@ -168,7 +168,7 @@ class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
         "assign_labels": [StrOptions(set(ASSIGN_LABELS))],
         "random_state": ["random_state", np.random.Generator],
         "device": [str, torch.device, None],
-        "max_clusters": [Interval(Integral, 2, None, closed="left")],
+        "max_clusters": [Interval(Integral, 2, None, closed="left"), None],
         "n_outer": [Interval(Integral, 0, None, closed="left")],
         "n_diffusion": [Interval(Integral, 0, None, closed="left")],
         "precision": [StrOptions(set(PRECISIONS))],
@@ -197,7 +197,7 @@ class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
                  assign_labels="discretize", # "discretize" (Yu-Shi, as the reference) or "kmeans" on the embedding
                  random_state=0, # seed of the eigensolver start and the label assignment (see `core.check_random_state`)
                  device=None, # torch device of the kernel and of dense RAD; None: a GPU when visible
-                 max_clusters=MAX_CLUSTERS, # largest K the eigengap may choose when n_clusters is None
+                 max_clusters=None, # largest K: None = MAX_CLUSTERS for the eigengap; "auto" grows its window from MAX_CLUSTERS to selection.AUTO_MAX_CLUSTERS
                  n_outer=5, # RAD alternations (paper: 5)
                  n_diffusion=8, # RAD diffusion steps per alternation, at most (paper: 8)
                  precision="float32", # inputs of the kernel's tile products: "float32" or "bfloat16" (GPU speed)
@@ -238,11 +238,12 @@ class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
         self.affinity_ = affinity
         k, self.n_clusters_selection_ = self.n_clusters, None
         if k == "auto":  # chapter 12's default criterion on the graph that is clustered; its curve is kept (the report draws it)
-            self.n_clusters_selection_ = select_n_clusters(affinity, 2, min(self.max_clusters, len(x) - 1),
+            k_max, start = auto_k_range(self.max_clusters, len(x))
+            self.n_clusters_selection_ = select_n_clusters(affinity, 2, k_max, grow_from=start,
                                                            random_state=random_seed(self.random_state), return_table=True,
                                                            image_features=x)  # read only by criteria that model the images ("bic")
             k = self.n_clusters_selection_.best(self.n_clusters_selection_.criterion)
-        model = _spectral_labels(affinity, k, self.max_clusters, self.assign_labels, self.random_state)
+        model = _spectral_labels(affinity, k, self.max_clusters or MAX_CLUSTERS, self.assign_labels, self.random_state)
         self.n_clusters_ = model.n_clusters
         self.labels_ = _vote(self, model.labels, model.assigned, idx, val)
         nb = len(prompts)
@@ -355,7 +356,7 @@ def _choose_tau(self, # the NTKSpectralClustering being fitted
         gs = [knn_graph(idx[b], val[b], self.graph) for b in range(len(t))]
         return gs[0] if len(gs) == 1 else sum(gs[1:], gs[0]) / len(gs)
     given = None if self.n_clusters in (None, "auto") else int(self.n_clusters)
-    self.tau_selection_ = select_tau(x, prompts, n_clusters=given, k_max=min(self.max_clusters, len(x) - 1),
+    self.tau_selection_ = select_tau(x, prompts, n_clusters=given, k_max=min(self.max_clusters or MAX_CLUSTERS, len(x) - 1),
                                      criterion="eigengap" if self.n_clusters is None else DEFAULT_CRITERION,
                                      build_graph=prompt_ensemble_graph, random_state=random_seed(self.random_state))
     return float(self.tau_selection_.tau)
@@ -409,7 +410,7 @@ class ClipSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
         "assign_labels": [StrOptions(set(ASSIGN_LABELS))],
         "gamma": [Interval(Real, 0, None, closed="neither"), None],
         "device": [str, torch.device, None],
-        "max_clusters": [Interval(Integral, 2, None, closed="left")],
+        "max_clusters": [Interval(Integral, 2, None, closed="left"), None],
         "graph": [StrOptions(set(GRAPHS))],
         "unknown_rate": [Interval(Real, 0, 1, closed="left")],
     }
@@ -425,7 +426,7 @@ class ClipSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
                  assign_labels="discretize", # "discretize" (Yu-Shi) or "kmeans"
                  gamma=None, # RBF width; None: 1 / median squared distance
                  device=None, # torch device of the kNN search
-                 max_clusters=MAX_CLUSTERS, # largest K the eigengap may choose
+                 max_clusters=None, # largest K: None = MAX_CLUSTERS for the eigengap; "auto" grows its window from MAX_CLUSTERS to selection.AUTO_MAX_CLUSTERS
                  graph="union", # kNN symmetrisation: "union" (either direction, scikit-learn's too) or "mutual"
                  unknown_rate=UNKNOWN_RATE, # predict: the share of images like the fitted ones called UNKNOWN (0: never)
                 ):
@@ -455,10 +456,11 @@ class ClipSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
         self.affinity_, self.n_components_ = a, _n_components([a])
         k, self.n_clusters_selection_ = self.n_clusters, None
         if k == "auto":  # chapter 12's default criterion on the image graph; its curve is kept
-            self.n_clusters_selection_ = select_n_clusters(a, 2, min(self.max_clusters, n - 1), random_state=random_seed(self.random_state),
+            k_max, start = auto_k_range(self.max_clusters, n)
+            self.n_clusters_selection_ = select_n_clusters(a, 2, k_max, grow_from=start, random_state=random_seed(self.random_state),
                                                            return_table=True, image_features=x)
             k = self.n_clusters_selection_.best(self.n_clusters_selection_.criterion)
-        model = _spectral_labels(a, k, self.max_clusters, self.assign_labels, self.random_state)
+        model = _spectral_labels(a, k, self.max_clusters or MAX_CLUSTERS, self.assign_labels, self.random_state)
         self.n_clusters_ = model.n_clusters
         self.labels_ = _vote(self, model.labels, model.assigned, idx, val)
         self.kth_ = _kth(val, 1, n)[0]

@@ -18,7 +18,7 @@ from .spectral import MAX_CLUSTERS
 from .methods import METHODS, Method, check_method, check_params, build_estimator
 from .centers import CENTERS_MODES
 from .explore import Exploration, explore, k_guidance
-from .selection import DEFAULT_CRITERION, KCriteria, check_criterion, select_n_clusters
+from .selection import DEFAULT_CRITERION, KCriteria, auto_k_range, check_criterion, select_n_clusters
 from .gallery import overview_html, file_thumbnails, write_report
 from .images import to_pil, item_path
 
@@ -32,7 +32,7 @@ def _positive_nouns(x, t, n_clusters, n_centers=None, per_center: int = 5, rando
     "`positive_nouns` on trusted float32 rows (checked at a door)."
     if n_centers is None:
         n_centers = (default_n_centers(n_clusters, n_samples=len(x)) if n_clusters is not None
-                     else max(2, min(len(x), len(x) // 300 or 2)))
+                     else min(len(x), max(len(x) // 300, 3 * MAX_CLUSTERS)))  # K unknown: TAC's N/300, never below 3 x 20
     n_centers = min(int(n_centers), len(x))  # a published k_f on a subset (--limit) has more centers than images
     return _select_positive_nouns(l2_normalize(x), t, n_centers, per_center, check_random_state(random_state))
 
@@ -55,10 +55,10 @@ def positive_nouns(
     return _positive_nouns(x, t, n_clusters, n_centers, per_center, random_state)
 
 # %% ../nbs/18_pipeline.ipynb #09137c68
-def _estimate_k(x, t=None, tau: float = TAU, knn: int = KNN, max_clusters: int = MAX_CLUSTERS, random_state=0,
+def _estimate_k(x, t=None, tau: float = TAU, knn: int = KNN, max_clusters: int | None = None, random_state=0,
                 criterion: str = DEFAULT_CRITERION, table: bool = False) -> int | KCriteria:
     "`estimate_k` on trusted float32 rows (and nouns of their width): the default graph through the private cores, then "
-    "`criterion` over 2..max_clusters (`table`: the `KCriteria` that chose, None for the eigengap's own search)."
+    "`criterion` by `auto_k_range` (`table`: the `KCriteria` that chose, None for the eigengap's own search up to max_clusters or 20)."
     from laic_nb.ntk import _ntk_topk
     from laic_nb.knn import kernel_topk, knn_graph
     from laic_nb.spectral import _as_affinity, _top_eigenpairs, _eigengap
@@ -66,11 +66,13 @@ def _estimate_k(x, t=None, tau: float = TAU, knn: int = KNN, max_clusters: int =
     knn = min(knn, len(x) - 1)
     if t is not None: a = knn_graph(*(r[0] for r in _ntk_topk(x, np.ascontiguousarray(t, dtype=np.float32)[None], float(tau), knn)))
     else: a = knn_graph(*kernel_topk(x, None, knn))
-    a, max_clusters = _as_affinity(a), min(max_clusters, len(x) - 1)
+    a = _as_affinity(a)
     if criterion == "eigengap":  # spectral's own search (the library's first rule), kept as it was
-        vals, _ = _top_eigenpairs(a, max_clusters + 1, random_state, min_component_size=max(2, len(x) // (10 * max_clusters)))
+        top = min(max_clusters or MAX_CLUSTERS, len(x) - 1)
+        vals, _ = _top_eigenpairs(a, top + 1, random_state, min_component_size=max(2, len(x) // (10 * top)))
         return None if table else _eigengap(vals)
-    sel = select_n_clusters(a, 2, max_clusters, criterion, random_state, image_features=x, return_table=True)
+    k_max, start = auto_k_range(max_clusters, len(x))
+    sel = select_n_clusters(a, 2, k_max, criterion, random_state, image_features=x, return_table=True, grow_from=start)
     return sel if table else sel.best(criterion)
 
 # %% ../nbs/18_pipeline.ipynb #2d90c250
@@ -79,7 +81,7 @@ def estimate_k(
     text_features=None, # (M, d) positive nouns; None: a cosine kNN graph of the images
     tau: float = TAU, # NTK temperature
     knn: int = KNN, # q, neighbours per image
-    max_clusters: int = MAX_CLUSTERS, # largest K considered
+    max_clusters: int | None = None, # largest K considered; None: `n_clusters="auto"`'s (a window from 20, grown up to 200; the eigengap: 20)
     random_state=0, # seed of the eigensolver
     criterion: str = DEFAULT_CRITERION, # the label-free rule (`selection.CRITERIA`; the default is `n_clusters="auto"`'s)
 ) -> int:

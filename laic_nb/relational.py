@@ -18,7 +18,7 @@ from .vocab import spherical_kmeans, _spherical_kmeans, KMEANS_N_INIT, KMEANS_N_
 from .datasets import consistency_class
 from .knn import KNN, cosine_knn, _cosine_knn, kernel_topk, knn_graph
 from .spectral import MAX_CLUSTERS
-from .selection import select_n_clusters
+from .selection import auto_k_range, select_n_clusters
 from .cluster import AssignMixin, validate_images, validate_images_and_text, _nearest_center
 from .assign import UNKNOWN_RATE
 
@@ -113,7 +113,7 @@ class RelationalKMeans(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimato
                          "unknown_reference_")
 
     def __init__(self,
-                 n_clusters=10,  # K; "auto": chosen in [2, MAX_CLUSTERS] by chapter 12's label-free criterion on the 30-NN cosine graph of C's rows
+                 n_clusters=10,  # K; "auto": chosen by chapter 12's label-free criterion (window from 20, grown up to 200) on the 30-NN cosine graph of C's rows
                  *,
                  text_features=None,  # (M, d) noun features: the whole vocabulary, or the candidates with filter_nouns=False
                  lam=10.0,  # lambda, the ridge penalty of Eq. 4
@@ -143,9 +143,8 @@ class RelationalKMeans(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimato
         n = len(x)
         k = check_n_clusters(self.n_clusters, n, auto=True)
         if k is None and n < 3: raise ValueError(f"n_clusters='auto' chooses K in [2, N - 1], which needs N >= 3 images, got N={n}: pass n_clusters")
-        k_max = min(MAX_CLUSTERS, n - 1)  # no max_clusters parameter: RelationalCenters (chapter 15) shares this signature
-        if self.filter_nouns:
-            self.n_centers_ = self.n_centers or paper2_n_centers(n, k if k is not None else k_max)
+        if self.filter_nouns:  # K unknown: paper 2's k_f for MAX_CLUSTERS clusters
+            self.n_centers_ = self.n_centers or paper2_n_centers(n, k if k is not None else min(MAX_CLUSTERS, n - 1))
             self.noun_indices_ = _candidate_nouns(l2_normalize(x), l2_normalize(t), self.n_centers_, self.per_center,
                                                   check_random_state(self.random_state))
         else:
@@ -156,7 +155,8 @@ class RelationalKMeans(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimato
         if k is None:  # "auto": chapter 12's default criterion on the cosine kNN graph of C's rows (the space k-means clusters)
             c = l2_normalize(self.representations_.astype(np.float32))
             graph = knn_graph(*kernel_topk(c, None, min(KNN, n - 1)))
-            self.n_clusters_selection_ = select_n_clusters(graph, 2, k_max, random_state=random_seed(self.random_state),
+            k_max, start = auto_k_range(None, n)  # no max_clusters parameter: RelationalCenters (chapter 15) shares this signature
+            self.n_clusters_selection_ = select_n_clusters(graph, 2, k_max, grow_from=start, random_state=random_seed(self.random_state),
                                                            return_table=True, image_features=x)
             k = self.n_clusters_selection_.best(self.n_clusters_selection_.criterion)
         self.n_clusters_ = int(k)

@@ -11,14 +11,15 @@ from sklearn.metrics import adjusted_rand_score
 from .core import check_dense_budget, check_features, check_int, check_option, check_random_state, native_threads
 from .knn import KNN, check_graph
 from .ntk import TAU, ntk_affinity, check_tau
-from .spectral import check_affinity, top_eigenpairs, row_normalize, discretize
+from .spectral import MAX_CLUSTERS, check_affinity, top_eigenpairs, row_normalize, discretize
 
 # %% auto #0
-__all__ = ['ROW_BLOCK', 'DIFFUSION_TIME', 'DIFFUSION_FLOOR', 'K_DIFFUSION_TIME', 'CRITERIA', 'LOWER_IS_BETTER', 'EXTRA_CRITERIA',
-           'DEFAULT_CRITERION', 'TAUS', 'cosine_silhouette', 'davies_bouldin', 'calinski_harabasz',
-           'adaptive_diffusion_time', 'check_diffusion_time', 'diffusion_embedding', 'labels_for_k',
-           'bootstrap_stability', 'gaussian_bic', 'bulk_edge', 'check_criterion', 'candidate_ks', 'KCriteria',
-           'criteria_table', 'select_n_clusters', 'TauSelection', 'select_tau']
+__all__ = ['ROW_BLOCK', 'DIFFUSION_TIME', 'DIFFUSION_FLOOR', 'EDGE_FLOOR', 'K_DIFFUSION_TIME', 'FOOTINGS', 'CRITERIA',
+           'LOWER_IS_BETTER', 'EXTRA_CRITERIA', 'DEFAULT_CRITERION', 'WINDOW_STEP', 'AUTO_MAX_CLUSTERS', 'TAUS',
+           'cosine_silhouette', 'davies_bouldin', 'calinski_harabasz', 'adaptive_diffusion_time',
+           'check_diffusion_time', 'diffusion_embedding', 'labels_for_k', 'bootstrap_stability', 'gaussian_bic',
+           'bulk_edge', 'check_criterion', 'candidate_ks', 'KCriteria', 'criteria_table', 'window_ks',
+           'select_n_clusters', 'auto_k_range', 'TauSelection', 'select_tau']
 
 # %% ../nbs/12_selection.ipynb #115d931c
 def _cluster_index(labels, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +108,9 @@ def calinski_harabasz(
 # %% ../nbs/12_selection.ipynb #63b8d80c
 DIFFUSION_TIME = 16  # random-walk steps of the diffusion embedding (chapter 24: 16 to 64 do as well on synthetic data)
 DIFFUSION_FLOOR = 0.01  # diffusion_time="auto": the weight the last candidate's eigenvector keeps (0.1: issue #24's option, chapter 24)
-K_DIFFUSION_TIME = "auto"  # footing of the choice of K (chapter 24's extended grid); DIFFUSION_TIME stays select_tau's
+EDGE_FLOOR = 0.1  # diffusion_time="edge": the weight the bulk edge keeps (issue #24's fifth round, RULE_25; chapter 24)
+K_DIFFUSION_TIME = "edge"  # footing of the choice of K (RULE_25, chapter 24: the user's path); DIFFUSION_TIME stays select_tau's
+FOOTINGS = ("auto", "edge")  # the footings whose time comes from the graph: its k_max-th eigenvalue, or its bulk edge
 
 def adaptive_diffusion_time(
     eigenvalues, # (k,) top eigenvalues of $D^{-1/2}AD^{-1/2}$, descending; the last one keeps weight `floor`
@@ -122,12 +125,12 @@ def adaptive_diffusion_time(
     return float(np.log(floor) / np.log(lam))
 
 def check_diffusion_time(
-    time, # a number >= 0, or "auto"
+    time, # a number >= 0, or one of `FOOTINGS` ("auto", "edge")
 ) -> float | str:
-    "Return `time` if it is a finite number >= 0 or \"auto\"; `ValueError` otherwise."
-    if isinstance(time, str): return check_option(time, ("auto",), "diffusion_time", "or a finite number >= 0")
+    "Return `time` if it is a finite number >= 0 or one of `FOOTINGS`; `ValueError` otherwise."
+    if isinstance(time, str): return check_option(time, FOOTINGS, "diffusion_time", "or a finite number >= 0")
     if isinstance(time, bool) or not isinstance(time, (int, float, np.integer, np.floating)) or not (np.isfinite(time) and time >= 0):
-        raise ValueError(f"diffusion_time must be a finite number >= 0 or 'auto', got {time!r}")
+        raise ValueError(f"diffusion_time must be a finite number >= 0, 'auto' or 'edge', got {time!r}")
     return time
 
 def diffusion_embedding(
@@ -142,9 +145,12 @@ def diffusion_embedding(
     if not (np.isfinite(time) and time >= 0): raise ValueError(f"time must be a finite number >= 0, got {time!r}")
     return row_normalize(vecs * np.clip(vals, 0, None) ** time)
 
-def _footing(vals: np.ndarray, vecs: np.ndarray, time, floor: float) -> tuple[np.ndarray, float]:
-    "(diffusion embedding, t used): `time`, or the adaptive t of these eigenvalues when it is \"auto\"."
-    t = adaptive_diffusion_time(vals, floor) if check_diffusion_time(time) == "auto" else float(time)
+def _footing(vals: np.ndarray, vecs: np.ndarray, time, floor: float | None, edge: float | None = None) -> tuple[np.ndarray, float]:
+    "(diffusion embedding, t used): `time`; \"auto\": the t at which the last of `vals` keeps `floor`; \"edge\": the t at which `edge` does."
+    time = check_diffusion_time(time)
+    if time == "auto": t = adaptive_diffusion_time(vals, DIFFUSION_FLOOR if floor is None else floor)
+    elif time == "edge": t = adaptive_diffusion_time([edge], EDGE_FLOOR if floor is None else floor)
+    else: t = float(time)
     return diffusion_embedding(vals, vecs, t), t
 
 def labels_for_k(
@@ -277,7 +283,7 @@ class KCriteria:
     labels: np.ndarray       # (C, N) labels of the graph for each candidate
     diffusion_time: float | None = None  # t of the diffusion embedding the indices were scored on (None: other features)
     criterion: str | None = None  # the criterion that chose K, when `select_n_clusters` made this table (None: not chosen yet)
-    bulk_edge: float | None = None  # `bulk_edge` of the graph, when the `edge` criterion was computed
+    bulk_edge: float | None = None  # `bulk_edge` of the graph, when the `edge` criterion or footing used it
 
     def best(self,
              criterion: str = DEFAULT_CRITERION, # one of the computed criteria
@@ -306,7 +312,9 @@ class KCriteria:
         what = (self.criterion or "the criteria").replace("_", "-")
         if self.criterion == "edge": where = f"the spectrum of the graph against a random graph's bulk (edge {self.bulk_edge:.3g})"
         elif self.criterion in ("eigengap", "eigenratio"): where = "the spectrum of the graph"
-        elif self.diffusion_time is not None: where = f"the diffusion embedding of the graph (t = {self.diffusion_time:.3g})"
+        elif self.diffusion_time is not None:
+            at = "" if self.bulk_edge is None else f", set by the bulk edge {self.bulk_edge:.3g}"
+            where = f"the diffusion embedding of the graph (t = {self.diffusion_time:.3g}{at})"
         else: where = "the features given"
         return f"{what} on {where}, candidates K = {self.ks.min()}..{self.ks.max()}"
 
@@ -323,8 +331,9 @@ def criteria_table(
     criteria=CRITERIA, # which criteria to compute (stability is the slow one)
     features=None, # (N, d) rows to score silhouette / Davies–Bouldin / Calinski–Harabasz on; None: the diffusion embedding
     image_features=None, # (N, d) rows `bic` models (the image features); None: `features`, else the diffusion embedding
-    diffusion_time: float | str = K_DIFFUSION_TIME, # t of the diffusion embedding, or "auto": `adaptive_diffusion_time` at `diffusion_floor`
-    diffusion_floor: float = DIFFUSION_FLOOR, # with diffusion_time="auto", the weight the k_max-th eigenvector keeps
+    diffusion_time: float | str = K_DIFFUSION_TIME, # t of the diffusion embedding, "auto" (from lambda_kmax) or "edge" (from `bulk_edge`)
+    diffusion_floor: float | None = None, # the weight lambda_kmax ("auto") or the bulk edge ("edge") keeps; None: DIFFUSION_FLOOR / EDGE_FLOOR
+    edge: float | None = None, # `bulk_edge(affinity, random_state)`, when known (`select_n_clusters` passes it from window to window)
     n_boot: int = 5, # subsets for `stability`
     subsample: float = 0.8, # fraction of nodes per subset for `stability`
     random_state=0, # seed of the eigensolver, the discretisation and the subsets
@@ -345,14 +354,17 @@ def criteria_table(
     with native_threads(n):
         vals, vecs = top_eigenpairs(a, top + 1, random_state, min_component_size=_min_component_size(n, top))
         labels = np.stack([labels_for_k(vecs, int(k), random_state) for k in cand])
-        space, t = _footing(vals[:top], vecs[:, :top], diffusion_time, diffusion_floor) if features is None else (features, None)
+        scored = any(c in ("silhouette", "davies_bouldin", "calinski_harabasz") or (c == "bic" and image_features is None) for c in criteria)
+        if edge is None and ("edge" in criteria or (scored and features is None and diffusion_time == "edge")): edge = bulk_edge(a, random_state)
+        if features is not None: space, t = features, None
+        elif diffusion_time == "edge" and edge is None: space, t = None, None  # no criterion here reads the footing
+        else: space, t = _footing(vals[:top], vecs[:, :top], diffusion_time, diffusion_floor, edge)
         index = dict(silhouette=cosine_silhouette, davies_bouldin=davies_bouldin, calinski_harabasz=calinski_harabasz)
-        scores, edge = {}, None
+        scores = {}
         for c in criteria:
             if c == "eigengap": scores[c] = vals[cand - 1] - vals[cand]
             elif c == "eigenratio": scores[c] = (1 - vals[cand]) / np.maximum(1 - vals[cand - 1], 1e-12)
             elif c == "edge":  # the margin by which lambda_K is above the edge and lambda_{K+1} below: largest at the count
-                edge = bulk_edge(a, random_state)
                 scores[c] = np.minimum(vals[cand - 1] - edge, edge - vals[cand])
             elif c == "stability": scores[c] = bootstrap_stability(a, cand, labels, n_boot, subsample, random_state)
             elif c == "bic":
@@ -362,6 +374,18 @@ def criteria_table(
     return KCriteria(cand, scores, vals, labels, t, bulk_edge=edge)
 
 # %% ../nbs/12_selection.ipynb #db574c78
+WINDOW_STEP = 40  # window_ks: every K up to here, a geometric grid of 12 per doubling above (neighbours about 6 % apart)
+
+def window_ks(
+    k_min: int, # smallest candidate
+    top: int, # largest candidate
+) -> np.ndarray: # sorted candidates from k_min to top
+    "The candidates of one window: every K up to `WINDOW_STEP`, then 12 per doubling (so a window of 200 scores 68 labellings, not 199)."
+    dense = np.arange(k_min, min(top, WINDOW_STEP) + 1)
+    if top <= WINDOW_STEP: return dense
+    grid = np.geomspace(max(k_min, WINDOW_STEP), top, int(np.ceil(12 * np.log2(top / max(k_min, WINDOW_STEP)))) + 1)
+    return np.unique(np.r_[dense, np.round(grid).astype(int), top])
+
 def select_n_clusters(
     affinity, # (N, N) symmetric nonnegative graph, sparse or dense: the graph that will be clustered
     k_min: int = 2, # smallest candidate K
@@ -370,12 +394,36 @@ def select_n_clusters(
     random_state=0, # seed of the eigensolver, the discretisation (and the subsets of `stability`)
     ks=None, # explicit candidates instead of k_min..k_max
     return_table: bool = False, # return the `KCriteria` (its `criterion` set; K is `table.best(table.criterion)`)
+    grow_from: int | None = None, # a first window k_min..grow_from, doubled while the choice is its largest candidate (to k_max); None: k_min..k_max at once
     **kwargs, # more options of `criteria_table` (diffusion_time, features, image_features, n_boot, subsample)
 ) -> int | KCriteria: # the chosen number of clusters (or the table that chose it)
     "Number of clusters of `affinity` by one label-free criterion over the candidates (or the criterion's curve)."
-    table = criteria_table(affinity, k_min, k_max, ks, (check_criterion(criterion),), random_state=random_state, **kwargs)
+    criterion = check_criterion(criterion)
+    if grow_from is None or ks is not None:
+        table = criteria_table(affinity, k_min, k_max, ks, (criterion,), random_state=random_state, **kwargs)
+    else:
+        a = check_affinity(affinity)
+        candidate_ks(a.shape[0], k_min, k_max)  # the range's errors, once
+        top = min(max(check_int(grow_from, "grow_from", 2), k_min), k_max)
+        footing = kwargs.get("diffusion_time", K_DIFFUSION_TIME)
+        if kwargs.get("edge") is None and (criterion == "edge" or (kwargs.get("features") is None and footing == "edge")):
+            kwargs["edge"] = bulk_edge(a, random_state)  # one rewiring for every window
+        while True:
+            table = criteria_table(a, ks=window_ks(k_min, top), criteria=(criterion,), random_state=random_state, **kwargs)
+            if table.best(criterion) < top or top >= k_max: break
+            top = min(2 * top, k_max)
     table.criterion = criterion
     return table if return_table else table.best(criterion)
+
+AUTO_MAX_CLUSTERS = 200  # n_clusters="auto": the window grows from MAX_CLUSTERS (20) up to this (issue #24's fifth round, RULE_25)
+
+def auto_k_range(
+    max_clusters, # an estimator's `max_clusters`: None (the defaults), or the largest K it may choose
+    n: int, # number of images (nodes)
+) -> tuple[int, int]: # (k_max, grow_from) for `select_n_clusters`
+    "The search of `n_clusters='auto'`: a window from MAX_CLUSTERS, doubled while the choice is its top, up to `max_clusters` (None: AUTO_MAX_CLUSTERS) and N - 1."
+    k_max = min(AUTO_MAX_CLUSTERS if max_clusters is None else int(max_clusters), n - 1)
+    return k_max, min(MAX_CLUSTERS, k_max)
 
 # %% ../nbs/12_selection.ipynb #ac26b5ff
 TAUS = (0.01, 0.02, 0.04, 0.08, 0.16)  # a factor of 2 apart, around the paper's 0.04
@@ -405,9 +453,9 @@ def select_tau(
     build_graph=None, # callable (image_features, text_features, tau) -> affinity; None: `ntk_affinity`
     knn: int = KNN, # neighbours of the default graph
     graph: str = "union", # kind of the default graph ("union" or "mutual")
-    diffusion_time: float | str = DIFFUSION_TIME, # t of the diffusion embeddings that judge the candidates, or "auto"
-    k_diffusion_time: float | str = K_DIFFUSION_TIME, # t of the footing on which K is chosen, or "auto"
-    diffusion_floor: float = DIFFUSION_FLOOR, # with "auto", the weight the last eigenvector keeps
+    diffusion_time: float | str = DIFFUSION_TIME, # t of the diffusion embeddings that judge the candidates, "auto" or "edge"
+    k_diffusion_time: float | str = K_DIFFUSION_TIME, # t of the footing on which K is chosen, "auto" or "edge"
+    diffusion_floor: float | None = None, # with "auto" / "edge", the weight the last eigenvector / the bulk edge keeps; None: the footing's
     random_state=0, # seed of the eigensolver and the discretisation
 ) -> TauSelection: # the chosen tau, K, and each candidate's score and labels
     "Temperature whose graph's clustering the candidate graphs agree with best (cross-evaluated silhouette)."
@@ -433,6 +481,7 @@ def select_tau(
         for tau, g in graphs.items():
             vals, vecs = top_eigenpairs(g, dim, random_state, min_component_size=_min_component_size(n, dim))
             labels.append(labels_for_k(vecs, int(n_clusters), random_state))
-            spaces.append(_footing(vals, vecs, diffusion_time, diffusion_floor)[0])
+            spaces.append(_footing(vals, vecs, diffusion_time, diffusion_floor,
+                                   bulk_edge(g, random_state) if diffusion_time == "edge" else None)[0])
         scores = np.array([np.mean([cosine_silhouette(s, lab) for s in spaces]) for lab in labels])
     return TauSelection(taus[int(np.argmax(scores))], int(n_clusters), np.array(taus), scores, np.stack(labels), k_table)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from laic_nb.selection import (CRITERIA, DIFFUSION_TIME, adaptive_diffusion_time, calinski_harabasz, cosine_silhouette,
+from laic_nb.selection import (CRITERIA, DIFFUSION_TIME, EDGE_FLOOR, adaptive_diffusion_time, calinski_harabasz, cosine_silhouette,
                                criteria_table, davies_bouldin, select_n_clusters, select_tau)
 from laic_nb.spectral import estimate_n_clusters, planted_partition
 
@@ -78,7 +78,9 @@ def test_select_tau_chooses_k_as_select_n_clusters_does():
     x = np.zeros((a.shape[0], 2))  # ignored by the builder
     sel = select_tau(x, x, taus=(0.02, 0.04), k_max=10, build_graph=lambda x_, t_, tau: a)
     assert sel.n_clusters == select_n_clusters(a, 2, 10) == 4
-    assert sel.k_criteria.diffusion_time == pytest.approx(adaptive_diffusion_time(sel.k_criteria.eigenvalues[:10]))
+    assert sel.k_criteria.bulk_edge ** sel.k_criteria.diffusion_time == pytest.approx(EDGE_FLOOR)  # the default footing
+    adaptive = select_tau(x, x, taus=(0.02, 0.04), k_max=10, build_graph=lambda x_, t_, tau: a, k_diffusion_time="auto")
+    assert adaptive.k_criteria.diffusion_time == pytest.approx(adaptive_diffusion_time(adaptive.k_criteria.eigenvalues[:10]))
     fixed = select_tau(x, x, taus=(0.02, 0.04), k_max=10, build_graph=lambda x_, t_, tau: a, k_diffusion_time=DIFFUSION_TIME)
     assert fixed.k_criteria.diffusion_time == DIFFUSION_TIME
     with pytest.raises(ValueError, match="diffusion_time"): select_n_clusters(a, diffusion_time="long")

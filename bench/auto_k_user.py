@@ -1,0 +1,158 @@
+"""Automatic K on the user's path (issue #24, fifth round): no setting derived from the labels.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --dev      # RULE_25's options and scores (development)
+    OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --final    # run_method(k="auto") as a user calls it
+
+The earlier rounds (bench/auto_k.py) gave every criterion candidates [2, 2K] and 6K noun centers: both read the true K.
+Here the nouns come from the library's rule without K and the candidates from the library's window, so what is measured
+is what `laic cluster --k auto` and `NTKSpectralClustering("auto")` give. `--dev` scores RULE_25's options on the
+12-problem synthetic subgrid and the dev sets at seed 0 (the rule's data); `--final` runs `run_method("ntk-naive", X,
+"auto", vocabulary)` with the library's defaults (its K and ACC against `run_method` at the true K, same nouns rule),
+seeds 0 1 2 on DTD, Caltech-101 and Food-101, seed 0 on ImageNet 4-shot and 7-shot. NTK naive because the real
+vocabulary has one prompt per name (the CLI's default, RAD, fuses several).
+"""
+from __future__ import annotations
+import argparse, sys, time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent)); sys.path.insert(0, str(HERE))
+
+WINDOW, CAP = 20, 200  # RULE_25's window: [2, 20] first, doubled while the choice is its top, up to 200
+OPTIONS = {  # RULE_25's options: select_n_clusters settings (k_max, grow_from, criterion, footing, floor)
+    "today: adaptive t (floor 0.01), window [2, 20]": dict(k_max=WINDOW, grow_from=None, diffusion_time="auto", diffusion_floor=0.01),
+    "growing window, adaptive t (floor 0.1)": dict(diffusion_time="auto", diffusion_floor=0.1),
+    "growing window, adaptive t (floor 0.01)": dict(diffusion_time="auto", diffusion_floor=0.01),
+    "growing window, edge-anchored t (floor 0.1)": dict(diffusion_time="edge", diffusion_floor=0.1),
+    "growing window, edge-anchored t (floor 0.01)": dict(diffusion_time="edge", diffusion_floor=0.01),
+    "edge count, growing window": dict(criterion="edge"),
+}
+DEV = ("dtd", "caltech101", "imagenet_4shot")
+FINAL = ("dtd", "caltech101", "food101", "imagenet_4shot", "imagenet_7shot")
+
+
+def option_k(g, n: int, option: dict, seed: int) -> int:
+    "K chosen on graph g by one of RULE_25's options."
+    from laic_nb.selection import select_n_clusters
+    o = dict(k_max=min(CAP, n - 1), grow_from=WINDOW, criterion="silhouette") | option
+    return select_n_clusters(g, 2, min(o.pop("k_max"), n - 1), random_state=seed, **o)
+
+
+def dev_problem(x, vocab, y, seed: int = 0) -> dict:
+    "Every option's K and ACC lost on one problem: nouns by the library's rule without K, the NTK graph."
+    from laic_nb.pipeline import positive_nouns
+    from laic_nb.spectral import spectral_clustering
+    from laic_nb.metrics import cluster_acc
+    import auto_k
+    k_true, n = len(np.unique(y)), len(x)
+    g = auto_k.graph_for(x, vocab[positive_nouns(x, vocab, random_state=seed)])
+    acc = {}
+    def acc_at(k):
+        if k not in acc: acc[k] = cluster_acc(y, spectral_clustering(g, int(k), random_state=seed))
+        return acc[k]
+    picks = {name: option_k(g, n, o, seed) for name, o in OPTIONS.items()}
+    return dict(k=k_true, picks=picks, lost={r: acc_at(k_true) - acc_at(k) for r, k in picks.items()})
+
+
+def rule25_scores(syn: list, dev: list) -> dict:
+    "RULE_25's score of every option: half the mean relative K error on the synthetic subgrid, half on the dev sets."
+    err = lambda rs, o: np.mean([abs(r["picks"][o] - r["k"]) / r["k"] for r in rs])
+    return {o: 0.5 * err(syn, o) + 0.5 * err(dev, o) for o in OPTIONS}
+
+
+def dev_study(data=None, log=print) -> list:
+    "RULE_25's development run: the synthetic subgrid (seed 0) and the dev sets (seed 0); returns markdown lines."
+    import auto_k, real
+    syn, dev = [], []
+    for k in (5, 20, 50, 100):
+        for c in (0.0, 0.5, 0.75):
+            d = auto_k.synthetic_problem(k, c, 0)
+            syn.append(dev_problem(d.image_features, d.text_features, d.labels) | dict(name=f"synthetic K={k}, confusion {c:g}"))
+            log(f"  {syn[-1]['name']}: " + ", ".join(f"{v}" for v in syn[-1]["picks"].values()))
+    root = real.data_root(data)
+    if not real.missing(root):
+        vocab, sets = real.load_real(root, DEV)
+        for name, ds in sets.items():
+            t0 = time.perf_counter()
+            dev.append(dev_problem(ds.features, vocab.features, ds.labels) | dict(name=name))
+            log(f"  {name}: " + ", ".join(f"{v}" for v in dev[-1]["picks"].values()) + f" ({time.perf_counter() - t0:.0f} s)")
+    head = "| option | " + " | ".join(r["name"].replace("synthetic ", "syn ") for r in syn + dev) + " | RULE_25 score |"
+    lines = ["## RULE_25's development run (the user's path: K found, ACC lost in points)", "", auto_k.RULE_25, "", head,
+             "|" + "---|" * (len(syn) + len(dev) + 2)]
+    scores = rule25_scores(syn, dev) if dev else {o: float("nan") for o in OPTIONS}
+    for o in OPTIONS:
+        cells = [f"{r['picks'][o]} ({100 * r['lost'][o]:.0f})" for r in syn + dev]
+        lines.append(f"| {o} | " + " | ".join(cells) + f" | {scores[o]:.3f} |")
+    lines += ["", "True K: " + ", ".join(f"{r['name']} {r['k']}" for r in syn + dev), "",
+              f"Rule applied: **{min(scores, key=scores.get)}**", ""]
+    return lines
+
+
+def final_run(seeds=(0, 1, 2), data=None, log=print, method: str = "ntk-naive") -> list:
+    "`run_method(method, X, 'auto', vocabulary)` with the library's defaults on the final sets; returns markdown lines."
+    import auto_k, real
+    from laic_nb.pipeline import run_method
+    from laic_nb.metrics import cluster_acc
+    root = real.data_root(data)
+    if (why := real.missing(root)): return [why]
+    vocab, sets = real.load_real(root, tuple(s for s in FINAL if s != "imagenet_7shot"))
+    if (seven := auto_k.load_imagenet7(root)) is not None: sets["imagenet_7shot"] = seven
+    rows, per = [], {}
+    for name in [s for s in FINAL if s in sets]:
+        ds = sets[name]
+        for s in (seeds[:1] if ds.k >= 500 else seeds):
+            t0 = time.perf_counter()
+            auto = run_method(method, ds.features, "auto", vocab.features, random_state=s)
+            known = run_method(method, ds.features, ds.k, vocab.features, random_state=s)
+            a_auto, a_known = cluster_acc(ds.labels, auto.labels), cluster_acc(ds.labels, known.labels)
+            sel = auto.estimator.n_clusters_selection_
+            r = dict(set=name, seed=s, k=ds.k, k_hat=auto.n_clusters, acc=a_auto, acc_known=a_known,
+                     window=f"{sel.ks.min()}..{sel.ks.max()}", seconds=time.perf_counter() - t0)
+            rows.append(r); per.setdefault(name, []).append(r)
+            log(f"  {name} seed {s}: K {r['k_hat']} of {ds.k} (window {r['window']}), ACC {a_auto:.3f} vs {a_known:.3f} at the true K "
+                f"({r['seconds']:.0f} s)")
+    lines = [f"## The user's path: `run_method('{method}', X, 'auto', vocabulary)`, library defaults", "",
+             "| set | true K | K found per seed (window) | ACC, auto | ACC, true K | ACC lost, points | relative K error |",
+             "|---|---|---|---|---|---|---|"]
+    for name, rs in per.items():
+        lines.append(f"| {name} | {rs[0]['k']} | " + ", ".join(f"{r['k_hat']} ({r['window']})" for r in rs)
+                     + f" | {np.mean([r['acc'] for r in rs]):.3f} | {np.mean([r['acc_known'] for r in rs]):.3f} | "
+                     f"{100 * np.mean([r['acc_known'] - r['acc'] for r in rs]):.1f} | "
+                     f"{np.mean([abs(r['k_hat'] - r['k']) / r['k'] for r in rs]):.2f} |")
+    for label, group in (("the dev sets (" + ", ".join(DEV) + ")", DEV), ("all sets", tuple(per))):
+        rs = [r for s in group for r in per.get(s, [])]
+        if rs: lines.append(f"\nMean over {label}, every seed run: relative K error "
+                            f"{np.mean([abs(r['k_hat'] - r['k']) / r['k'] for r in rs]):.2f}, ACC lost "
+                            f"{100 * np.mean([r['acc_known'] - r['acc'] for r in rs]):.1f} points.")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dev", action="store_true", help="RULE_25's development run (its options and scores)")
+    ap.add_argument("--final", action="store_true", help="run_method(k='auto') with the library's defaults, as a user calls it")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--method", default="ntk-naive")
+    ap.add_argument("--data", default=None, help="folder holding clip-vitb32-real/ (default: $LAIC_REAL_DATA or ../shared/data)")
+    ap.add_argument("--out", default=str(HERE / "results" / "auto_k_user.md"))
+    a = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(1)
+    from real import machine
+    t0 = time.perf_counter()
+    log = lambda s: print(s, flush=True)
+    out = ["# Automatic K on the user's path", "", f"Machine: {machine()}.", ""]
+    if a.dev: out += dev_study(a.data, log)
+    if a.final: out += final_run(tuple(a.seeds), a.data, log, a.method)
+    out.append(f"\nTotal {time.perf_counter() - t0:.0f} s; command: `python bench/auto_k_user.py "
+               + " ".join(argv if argv is not None else sys.argv[1:]) + "`")
+    text = "\n".join(out)
+    if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(text + "\n")
+    print("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
