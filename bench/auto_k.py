@@ -65,6 +65,7 @@ IMAGES_PER_CLASS = 30  # synthetic N = max(600, 30 K)
 FEATURE_ROWS = ("silhouette", "davies_bouldin", "calinski_harabasz")  # also scored on the image features
 TIMES = (4, 8, 32)  # fixed diffusion times beside the default 16, silhouette only (synthetic)
 FLOORS = (0.1, 0.01, 0.001)  # diffusion_time="auto": the weight lambda_kmax ** t left to the last candidate's eigenvector
+EDGE_FLOORS = (0.1,)  # diffusion_time="edge" (RULE_25, the library's default since the fifth round): the weight the bulk edge keeps
 REAL_SETS = ("food101", "dtd", "caltech101", "imagenet_4shot")
 OWN = "silhouette, own top-K embedding"
 BIC_X, BIC_D, NAMES, MODULARITY = "bic, image features", "bic, diffusion embedding", "names, 80 % distinct", "modularity"
@@ -112,6 +113,9 @@ ISSUE24_SYNTHETIC = dict(ks=(5, 20, 50, 100), confusions=(0.0, 0.5, 0.75), seeds
 def auto_row(criterion: str, floor: float) -> str: return f"{criterion}, t auto (floor {floor:g})"
 
 
+def edge_row(criterion: str, floor: float) -> str: return f"{criterion}, t edge (floor {floor:g})"  # RULE_25's footing
+
+
 ORACLE = "best ACC (oracle: reads the labels)"
 SCALE_ROWS = (ORACLE, EDGE, "eigengap", auto_row("silhouette", 0.01), auto_row("silhouette", 0.1), BIC_X)
 
@@ -125,6 +129,7 @@ def row_setting(row: str) -> dict | None:
             if row == f"{c}, t = {t}": return dict(criterion=c, diffusion_time=t)
         for f in FLOORS:
             if row == auto_row(c, f): return dict(criterion=c, diffusion_time="auto", diffusion_floor=f)
+            if row == edge_row(c, f): return dict(criterion=c, diffusion_time="edge", diffusion_floor=f)
     return None
 
 
@@ -135,7 +140,9 @@ def library_default() -> dict:
     out = dict(criterion=selection.DEFAULT_CRITERION)
     if out["criterion"] not in ("eigengap", "eigenratio"):
         out["diffusion_time"] = p["diffusion_time"].default
-        if out["diffusion_time"] == "auto": out["diffusion_floor"] = p["diffusion_floor"].default
+        if out["diffusion_time"] in ("auto", "edge"):  # the floor: given, else the footing's own
+            own = selection.DIFFUSION_FLOOR if out["diffusion_time"] == "auto" else selection.EDGE_FLOOR
+            out["diffusion_floor"] = p["diffusion_floor"].default if p["diffusion_floor"].default is not None else own
     return out
 
 
@@ -236,6 +243,7 @@ def score_rows(g, x, ks, seed: int, stability: bool = True, times=TIMES, floors=
     for f in floors:
         space = diffusion_embedding(vals, vecs, adaptive_diffusion_time(vals, f))
         for c in (("silhouette", "davies_bouldin") if f == DIFFUSION_FLOOR else ("silhouette",)): picks[auto_row(c, f)] = pick(space, c)
+    for f in EDGE_FLOORS: picks[edge_row("silhouette", f)] = pick(diffusion_embedding(vals, vecs, adaptive_diffusion_time([table.bulk_edge], f)))
     own = np.array([cosine_silhouette(row_normalize(vecs[:, :k]), lab) for k, lab in zip(ks, table.labels)])
     picks[OWN] = int(ks[np.argmax(own)])
     for c in FEATURE_ROWS: picks[f"{c}, image features"] = pick(x, c)
@@ -343,7 +351,8 @@ def scale_sets(root=None) -> dict:
 
 def row_of(setting: dict) -> str:
     "The row name of a `row_setting`."
-    for r in [*CRITERIA, *(f"silhouette, t = {t}" for t in TIMES), *(auto_row(c, f) for c in FEATURE_ROWS for f in FLOORS)]:
+    for r in [*CRITERIA, *(f"silhouette, t = {t}" for t in TIMES), *(auto_row(c, f) for c in FEATURE_ROWS for f in FLOORS),
+              *(edge_row(c, f) for c in FEATURE_ROWS for f in FLOORS)]:
         if row_setting(r) == setting: return r
     raise ValueError(f"no row of this bench computes {setting}: add it to score_rows")
 
