@@ -107,9 +107,10 @@ def calinski_harabasz(
 
 # %% ../nbs/12_selection.ipynb #63b8d80c
 DIFFUSION_TIME = 16  # random-walk steps of the diffusion embedding (chapter 24: 16 to 64 do as well on synthetic data)
-DIFFUSION_FLOOR = 0.01  # diffusion_time="auto": the weight the last candidate's eigenvector keeps (0.1: issue #24's option, chapter 24)
-EDGE_FLOOR = 0.1  # diffusion_time="edge": the weight the bulk edge keeps (issue #24's fifth round, RULE_25; chapter 24)
-K_DIFFUSION_TIME = "edge"  # footing of the choice of K (RULE_25, chapter 24: the user's path); DIFFUSION_TIME stays select_tau's
+DIFFUSION_FLOOR = 0.1  # diffusion_time="auto": the weight the last candidate's eigenvector keeps (RULE_25's best option that passes
+# the N = 20,000 check; 0.01 until issue #24's fifth round: chapter 24)
+EDGE_FLOOR = 0.1  # diffusion_time="edge": the weight the bulk edge keeps (RULE_25's first-ranked option; it fails at N = 20,000)
+K_DIFFUSION_TIME = "auto"  # footing of the choice of K (chapter 24's extended grid, RULE_25); DIFFUSION_TIME stays select_tau's
 FOOTINGS = ("auto", "edge")  # the footings whose time comes from the graph: its k_max-th eigenvalue, or its bulk edge
 
 def adaptive_diffusion_time(

@@ -78,9 +78,9 @@ def test_select_tau_chooses_k_as_select_n_clusters_does():
     x = np.zeros((a.shape[0], 2))  # ignored by the builder
     sel = select_tau(x, x, taus=(0.02, 0.04), k_max=10, build_graph=lambda x_, t_, tau: a)
     assert sel.n_clusters == select_n_clusters(a, 2, 10) == 4
-    assert sel.k_criteria.bulk_edge ** sel.k_criteria.diffusion_time == pytest.approx(EDGE_FLOOR)  # the default footing
-    adaptive = select_tau(x, x, taus=(0.02, 0.04), k_max=10, build_graph=lambda x_, t_, tau: a, k_diffusion_time="auto")
-    assert adaptive.k_criteria.diffusion_time == pytest.approx(adaptive_diffusion_time(adaptive.k_criteria.eigenvalues[:10]))
+    assert sel.k_criteria.diffusion_time == pytest.approx(adaptive_diffusion_time(sel.k_criteria.eigenvalues[:10]))  # the default footing
+    on_edge = select_tau(x, x, taus=(0.02, 0.04), k_max=10, build_graph=lambda x_, t_, tau: a, k_diffusion_time="edge")
+    assert on_edge.k_criteria.bulk_edge ** on_edge.k_criteria.diffusion_time == pytest.approx(EDGE_FLOOR)
     fixed = select_tau(x, x, taus=(0.02, 0.04), k_max=10, build_graph=lambda x_, t_, tau: a, k_diffusion_time=DIFFUSION_TIME)
     assert fixed.k_criteria.diffusion_time == DIFFUSION_TIME
     with pytest.raises(ValueError, match="diffusion_time"): select_n_clusters(a, diffusion_time="long")
