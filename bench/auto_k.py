@@ -571,22 +571,10 @@ def main(argv=None) -> int:
     out = ["# Label-free choice of K and tau", "", f"Machine: {machine()}.", ""]
     if a.scale:
         study = scale_study(scale_sets(a.data), seeds=tuple(a.seeds), log=log)
-        out += ["## The scale study (issue #24, fourth round)", "", scale_table(study), "",
-                f"Total {time.perf_counter() - t_start:.0f} s; command: `python bench/auto_k.py "
-                + " ".join(argv if argv is not None else sys.argv[1:]) + "`"]
-        text = "\n".join(out)
-        if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(text + "\n")
-        print("\n" + text)
-        return 0
+        out += ["## The scale study (issue #24, fourth round)", "", scale_table(study), ""]
+        return write_results(out, t_start, "auto_k.py", argv, a.out)
     if a.issue24:
-        out += issue24(a, log)
-        a.synthetic_only = a.real_only = False
-        out.append(f"Total {time.perf_counter() - t_start:.0f} s; command: `python bench/auto_k.py "
-                   + " ".join(argv if argv is not None else sys.argv[1:]) + "`")
-        text = "\n".join(out)
-        if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(text + "\n")
-        print("\n" + text)
-        return 0
+        return write_results(out + issue24(a, log), t_start, "auto_k.py", argv, a.out)
     if not a.real_only:
         grid = dict(ks=(5, 20), confusions=(0.0, 0.75), seeds=(0,)) if a.quick else {}
         syn = synthetic_grid(log=log, **grid)
@@ -614,12 +602,15 @@ def main(argv=None) -> int:
                     real_table(res), "", "tau: ACC lost (points, mean over seeds) against the best candidate tau with the true K",
                     "", tau_table(res), ""]
             log("\n".join(out[-7:]))
-    out.append(f"Total {time.perf_counter() - t_start:.0f} s; command: `python bench/auto_k.py "
-               + " ".join(argv if argv is not None else sys.argv[1:]) + "`")
+    return write_results(out, t_start, "auto_k.py", argv, a.out)
+
+
+def write_results(out: list, t_start: float, script: str, argv, path) -> int:
+    "Close a bench report with its time and command, write it to `path` (if any) and print it; 0 for `sys.exit`."
+    out = out + [f"Total {time.perf_counter() - t_start:.0f} s; command: `python bench/{script} "
+                 + " ".join(argv if argv is not None else sys.argv[1:]) + "`"]
     text = "\n".join(out)
-    if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(text + "\n")
+    if path: Path(path).parent.mkdir(parents=True, exist_ok=True); Path(path).write_text(text + "\n")
     print("\n" + text)
     return 0
 

@@ -146,12 +146,8 @@ def main(argv=None) -> int:
     out = ["# Automatic K on the user's path", "", f"Machine: {machine()}.", ""]
     if a.dev: out += dev_study(a.data, log)
     if a.final: out += final_run(tuple(a.seeds), a.data, log, a.method)
-    out.append(f"\nTotal {time.perf_counter() - t0:.0f} s; command: `python bench/auto_k_user.py "
-               + " ".join(argv if argv is not None else sys.argv[1:]) + "`")
-    text = "\n".join(out)
-    if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(text + "\n")
-    print("\n" + text)
-    return 0
+    import auto_k
+    return auto_k.write_results(out + [""], t0, "auto_k_user.py", argv, a.out)
 
 
 if __name__ == "__main__":
