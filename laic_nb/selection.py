@@ -381,7 +381,7 @@ def window_ks(
     k_min: int, # smallest candidate
     top: int, # largest candidate
 ) -> np.ndarray: # sorted candidates from k_min to top
-    "The candidates of one window: every K up to `WINDOW_STEP`, then 12 per doubling (so a window of 200 scores 68 labellings, not 199)."
+    "The candidates of one window: every K up to `WINDOW_STEP`, then 12 per doubling (so a window of 200 scores 67 labellings, not 199)."
     dense = np.arange(k_min, min(top, WINDOW_STEP) + 1)
     if top <= WINDOW_STEP: return dense
     grid = np.geomspace(max(k_min, WINDOW_STEP), top, int(np.ceil(12 * np.log2(top / max(k_min, WINDOW_STEP)))) + 1)
