@@ -475,6 +475,14 @@ def load_imagenet7(root, vocab_rows: int = 1000):
                         "ImageNet-1K training images, 4-shot plus 1- and 2-shot caches, about 7 per class")
 
 
+def load_sets(root, datasets) -> tuple:
+    "(vocabulary, name -> RealSet) of `datasets` under `root`, ImageNet 7-shot included when asked and present."
+    import real
+    vocab, sets = real.load_real(root, tuple(d for d in datasets if d != "imagenet_7shot"))
+    if "imagenet_7shot" in datasets and (seven := load_imagenet7(root)) is not None: sets["imagenet_7shot"] = seven
+    return vocab, sets
+
+
 def real_grid(datasets=REAL_SETS, seeds=(0, 1, 2), data=None, log=print, n_boot: int = 3, tau: bool = True,
               gap: bool = True) -> dict:
     "`run_problem` on the real sets (ImageNet: seed 0, no stability); {} when the data are absent."
@@ -482,8 +490,7 @@ def real_grid(datasets=REAL_SETS, seeds=(0, 1, 2), data=None, log=print, n_boot:
     root = real.data_root(data)
     if (why := real.missing(root)):
         log(why); return {}
-    vocab, sets = real.load_real(root, tuple(d for d in datasets if d != "imagenet_7shot"))
-    if "imagenet_7shot" in datasets and (seven := load_imagenet7(root)) is not None: sets["imagenet_7shot"] = seven
+    vocab, sets = load_sets(root, datasets)
     out = {}
     for name, ds in sets.items():
         big = ds.k >= 500

@@ -97,8 +97,7 @@ def final_run(seeds=(0, 1, 2), data=None, log=print, method: str = "ntk-naive") 
     from laic_nb.metrics import cluster_acc
     root = real.data_root(data)
     if (why := real.missing(root)): return [why]
-    vocab, sets = real.load_real(root, tuple(s for s in FINAL if s != "imagenet_7shot"))
-    if (seven := auto_k.load_imagenet7(root)) is not None: sets["imagenet_7shot"] = seven
+    vocab, sets = auto_k.load_sets(root, FINAL)
     rows, per = [], {}
     for name in [s for s in FINAL if s in sets]:
         ds = sets[name]

@@ -355,12 +355,12 @@ def criteria_table(
     with native_threads(n):
         vals, vecs = top_eigenpairs(a, top + 1, random_state, min_component_size=_min_component_size(n, top))
         labels = np.stack([labels_for_k(vecs, int(k), random_state) for k in cand])
-        scored = any(c in ("silhouette", "davies_bouldin", "calinski_harabasz") or (c == "bic" and image_features is None) for c in criteria)
+        index = dict(silhouette=cosine_silhouette, davies_bouldin=davies_bouldin, calinski_harabasz=calinski_harabasz)
+        scored = any(c in index or (c == "bic" and image_features is None) for c in criteria)  # criteria that read the footing
         if edge is None and ("edge" in criteria or (scored and features is None and diffusion_time == "edge")): edge = bulk_edge(a, random_state)
         if features is not None: space, t = features, None
         elif diffusion_time == "edge" and edge is None: space, t = None, None  # no criterion here reads the footing
         else: space, t = _footing(vals[:top], vecs[:, :top], diffusion_time, diffusion_floor, edge)
-        index = dict(silhouette=cosine_silhouette, davies_bouldin=davies_bouldin, calinski_harabasz=calinski_harabasz)
         scores = {}
         for c in criteria:
             if c == "eigengap": scores[c] = vals[cand - 1] - vals[cand]
