@@ -18,14 +18,14 @@ from .spectral import MAX_CLUSTERS
 from .methods import METHODS, Method, check_method, check_params, build_estimator
 from .centers import CENTERS_MODES
 from .explore import Exploration, explore, k_guidance
-from .selection import DEFAULT_CRITERION, KCriteria, auto_k_range, check_criterion, select_n_clusters
+from .selection import AUTO_MAX_CLUSTERS, DEFAULT_CRITERION, KCriteria, auto_k_range, check_criterion, select_n_clusters
 from .gallery import overview_html, file_thumbnails, write_report
 from .images import to_pil, item_path
 
 # %% auto #0
-__all__ = ['LABEL_FREE_MAX_K', 'CPU_DEFAULT_NOUNS', 'positive_nouns', 'estimate_k', 'cluster_centers', 'name_clusters',
-           'MethodResult', 'paper2_info', 'run_method', 'label_free_scores', 'load_vocabulary', 'encode_vocabulary',
-           'Timer', 'ClusterRun', 'class_names_of', 'check_vocabulary_spec', 'cluster_images']
+__all__ = ['K_SAMPLE', 'LABEL_FREE_MAX_K', 'CPU_DEFAULT_NOUNS', 'positive_nouns', 'estimate_k', 'cluster_centers',
+           'name_clusters', 'MethodResult', 'paper2_info', 'run_method', 'label_free_scores', 'load_vocabulary',
+           'encode_vocabulary', 'Timer', 'ClusterRun', 'class_names_of', 'check_vocabulary_spec', 'cluster_images']
 
 # %% ../nbs/18_pipeline.ipynb #d7260deb
 def _positive_nouns(x, t, n_clusters, n_centers=None, per_center: int = 5, random_state=0) -> np.ndarray:
@@ -53,6 +53,15 @@ def positive_nouns(
     if n_centers is not None: check_int(n_centers, "n_centers", 1)
     check_int(per_center, "per_center", 1)
     return _positive_nouns(x, t, n_clusters, n_centers, per_center, random_state)
+
+# %% ../nbs/18_pipeline.ipynb #385d82b3
+K_SAMPLE = 25 * AUTO_MAX_CLUSTERS  # `estimate_k` / `_estimate_k`'s callers choose K on a random sample of at most this many images: 25 per
+# candidate up to AUTO_MAX_CLUSTERS, the resolution of a 30-NN graph on the real sets (chapter 24, fourth round); the graph costs N^2
+
+def _k_sample(x, size: int | None, random_state) -> np.ndarray:
+    "The rows K is chosen on: all of `x` when `size` is None or N <= size, else a random `size` of them, in their order."
+    if size is None or len(x) <= size: return x
+    return x[np.sort(np.random.default_rng(random_seed(random_state)).choice(len(x), size, replace=False))]
 
 # %% ../nbs/18_pipeline.ipynb #09137c68
 def _estimate_k(x, t=None, tau: float = TAU, knn: int = KNN, max_clusters: int | None = None, random_state=0,
@@ -84,13 +93,15 @@ def estimate_k(
     max_clusters: int | None = None, # largest K considered; None: `n_clusters="auto"`'s (a window from 20, grown up to 200; the eigengap: 20)
     random_state=0, # seed of the eigensolver
     criterion: str = DEFAULT_CRITERION, # the label-free rule (`selection.CRITERIA`; the default is `n_clusters="auto"`'s)
+    sample: int | None = K_SAMPLE, # build the graph on a random sample of at most this many images (its cost grows as N^2); None: all
 ) -> int:
     "K of the kNN NTK affinity (or a cosine kNN graph without nouns) by `criterion`, as `n_clusters='auto'` chooses it."
     x = check_features(image_features, "image_features")
     if len(x) < 3: raise LaicInputError(f"estimating K needs at least 3 images, got {len(x)}: pass k")
     try: criterion = check_criterion(criterion)
     except ValueError as e: raise LaicInputError(str(e)) from None
-    return _estimate_k(x, text_features, tau, knn, max_clusters, random_state, criterion)
+    if sample is not None: check_int(sample, "sample", 3)
+    return _estimate_k(_k_sample(x, sample, random_state), text_features, tau, knn, max_clusters, random_state, criterion)
 
 # %% ../nbs/18_pipeline.ipynb #d26bde4e
 def _cluster_centers(x, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -179,8 +190,10 @@ def _run_method(m: Method, x, k, t, pt, class_text_features, rs, filter_nouns: b
         if len(x) < 3: raise LaicInputError(f"choosing K needs at least 3 images, got {len(x)}: pass k")
         if _takes_auto(m): k = "auto"  # the estimator chooses on the graph it clusters
         else:  # the others need K before they start: the same criterion on the default NTK graph (or cosine kNN graph)
-            sel = _estimate_k(x, t[_positive_nouns(x, t, None, random_state=rs)] if t is not None else None, random_state=rs,
+            xs = _k_sample(x, K_SAMPLE, rs)  # of at most K_SAMPLE images, their nouns chosen among them
+            sel = _estimate_k(xs, t[_positive_nouns(xs, t, None, random_state=rs)] if t is not None else None, random_state=rs,
                               table=True)
+            if len(xs) < len(x): sel.sampled_from = len(x)
             k = sel.best(sel.criterion)
     text = {"nouns": t, "prompts": pt, "class_names": class_text_features}.get(m.text)
     est = build_estimator(m.name, k, text, rs, _adapt(m, params, len(x)), clip=clip).fit(x)

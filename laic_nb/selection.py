@@ -285,6 +285,7 @@ class KCriteria:
     diffusion_time: float | None = None  # t of the diffusion embedding the indices were scored on (None: other features)
     criterion: str | None = None  # the criterion that chose K, when `select_n_clusters` made this table (None: not chosen yet)
     bulk_edge: float | None = None  # `bulk_edge` of the graph, when the `edge` criterion or footing used it
+    sampled_from: int | None = None  # the number of images when the graph was built on a random sample of them (`labels` are the sample's)
 
     def best(self,
              criterion: str = DEFAULT_CRITERION, # one of the computed criteria
@@ -317,7 +318,8 @@ class KCriteria:
             at = "" if self.bulk_edge is None else f", set by the bulk edge {self.bulk_edge:.3g}"
             where = f"the diffusion embedding of the graph (t = {self.diffusion_time:.3g}{at})"
         else: where = "the features given"
-        return f"{what} on {where}, candidates K = {self.ks.min()}..{self.ks.max()}"
+        sample = "" if self.sampled_from is None else f", on a random {self.labels.shape[1]:,} of the {self.sampled_from:,} images"
+        return f"{what} on {where}, candidates K = {self.ks.min()}..{self.ks.max()}{sample}"
 
     def __repr__(self):
         by = f", K = {self.best(self.criterion)} by {self.criterion}" if self.criterion in self.scores else ""
