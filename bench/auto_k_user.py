@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --dev      # RULE_25's options and scores (development)
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --final    # run_method(k="auto") as a user calls it
+    OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --windows  # K chosen in fixed windows [2, W]: what the window does
 
 The earlier rounds (bench/auto_k.py) gave every criterion candidates [2, 2K] and 6K noun centers: both read the true K.
 Here the nouns come from the library's rule without K and the candidates from the library's window, so what is measured
@@ -128,10 +129,44 @@ def final_run(seeds=(0, 1, 2), data=None, log=print, method: str = "ntk-naive") 
     return lines
 
 
+WINDOWS = (20, 40, 80, 160)  # window_study's fixed windows [2, W]
+
+
+def window_study(data=None, log=print) -> list:
+    "K chosen by the default criterion in fixed windows [2, W] (the library's candidates), adaptive and edge-anchored footing."
+    import auto_k, real
+    from laic_nb.data import make_vl_blobs
+    from laic_nb.pipeline import positive_nouns
+    from laic_nb.selection import DIFFUSION_FLOOR, EDGE_FLOOR, bulk_edge, select_n_clusters, window_ks
+    probs = {f"synthetic K={k}, confusion 0.5": auto_k.synthetic_problem(k, 0.5, 0) for k in (5, 20, 50, 100)}
+    big = make_vl_blobs(20000, 10, 64, 300, confusion=0.25, random_state=0)  # bench/auto_k_time.py's problem
+    probs = {n: (d.image_features, d.text_features, d.labels) for n, d in probs.items()}
+    probs["synthetic K=10, 2,000 per class (N = 20,000)"] = (big.image_features, big.text_features, big.labels)
+    root = real.data_root(data)
+    if not real.missing(root):
+        vocab, sets = auto_k.load_sets(root, ("food101", "dtd", "caltech101"))
+        probs |= {n: (ds.features, vocab.features, ds.labels) for n, ds in sets.items()}
+    footings = {f"adaptive t (floor {DIFFUSION_FLOOR:g}, the default)": dict(diffusion_time="auto", diffusion_floor=DIFFUSION_FLOOR),
+                f"edge-anchored t (floor {EDGE_FLOOR:g})": dict(diffusion_time="edge", diffusion_floor=EDGE_FLOOR)}
+    lines = ["## K chosen in fixed windows [2, W] (the default criterion, the user's nouns, seed 0)", "",
+             "| problem | true K | N | " + " | ".join(f"{f}: W = " + ", ".join(map(str, WINDOWS)) for f in footings) + " |",
+             "|---|---|---|" + "---|" * len(footings)]
+    for name, (x, v, y) in probs.items():
+        t0 = time.perf_counter()
+        g = auto_k.graph_for(x, v[positive_nouns(x, v, random_state=0)])
+        edge = bulk_edge(g, 0)
+        cells = [", ".join(str(select_n_clusters(g, ks=window_ks(2, w), random_state=0, edge=edge, **o)) for w in WINDOWS if w < len(x))
+                 for o in footings.values()]
+        lines.append(f"| {name} | {len(np.unique(y))} | {len(x):,} | " + " | ".join(cells) + " |")
+        log(f"  {lines[-1]} ({time.perf_counter() - t0:.0f} s)")
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dev", action="store_true", help="RULE_25's development run (its options and scores)")
     ap.add_argument("--final", action="store_true", help="run_method(k='auto') with the library's defaults, as a user calls it")
+    ap.add_argument("--windows", action="store_true", help="K chosen in fixed windows [2, W], adaptive and edge-anchored footing")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--method", default="ntk-naive")
     ap.add_argument("--data", default=None, help="folder holding clip-vitb32-real/ (default: $LAIC_REAL_DATA or ../shared/data)")
@@ -145,6 +180,7 @@ def main(argv=None) -> int:
     out = ["# Automatic K on the user's path", "", f"Machine: {machine()}.", ""]
     if a.dev: out += dev_study(a.data, log)
     if a.final: out += final_run(tuple(a.seeds), a.data, log, a.method)
+    if a.windows: out += window_study(a.data, log)
     import auto_k
     return auto_k.write_results(out + [""], t0, "auto_k_user.py", argv, a.out)
 
