@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --dev      # RULE_25's options and scores (development)
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --final    # run_method(k="auto") as a user calls it
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --windows  # K chosen in fixed windows [2, W]: what the window does
+    OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --conductance  # are the classes communities of the graph?
 
 The earlier rounds (bench/auto_k.py) gave every criterion candidates [2, 2K] and 6K noun centers: both read the true K.
 Here the nouns come from the library's rule without K and the candidates from the library's window, so what is measured
@@ -43,12 +44,10 @@ def option_k(g, n: int, option: dict, seed: int) -> int:
 
 def dev_problem(x, vocab, y, seed: int = 0) -> dict:
     "Every option's K and ACC lost on one problem: nouns by the library's rule without K, the NTK graph."
-    from laic_nb.pipeline import positive_nouns
     from laic_nb.spectral import spectral_clustering
     from laic_nb.metrics import cluster_acc
-    import auto_k
     k_true, n = len(np.unique(y)), len(x)
-    g = auto_k.graph_for(x, vocab[positive_nouns(x, vocab, random_state=seed)])
+    g = user_graph(x, vocab, seed)
     acc = {}
     def acc_at(k):
         if k not in acc: acc[k] = cluster_acc(y, spectral_clustering(g, int(k), random_state=seed))
@@ -132,12 +131,10 @@ def final_run(seeds=(0, 1, 2), data=None, log=print, method: str = "ntk-naive") 
 WINDOWS = (20, 40, 80, 160)  # window_study's fixed windows [2, W]
 
 
-def window_study(data=None, log=print) -> list:
-    "K chosen by the default criterion in fixed windows [2, W] (the library's candidates), adaptive and edge-anchored footing."
+def study_problems(data=None) -> dict:
+    "The sixth round's problems: name -> (image features, vocabulary features, labels); the real sets where present."
     import auto_k, real
     from laic_nb.data import make_vl_blobs
-    from laic_nb.pipeline import positive_nouns
-    from laic_nb.selection import DIFFUSION_FLOOR, EDGE_FLOOR, bulk_edge, select_n_clusters, window_ks
     probs = {f"synthetic K={k}, confusion 0.5": auto_k.synthetic_problem(k, 0.5, 0) for k in (5, 20, 50, 100)}
     big = make_vl_blobs(20000, 10, 64, 300, confusion=0.25, random_state=0)  # bench/auto_k_time.py's problem
     probs = {n: (d.image_features, d.text_features, d.labels) for n, d in probs.items()}
@@ -146,14 +143,78 @@ def window_study(data=None, log=print) -> list:
     if not real.missing(root):
         vocab, sets = auto_k.load_sets(root, ("food101", "dtd", "caltech101"))
         probs |= {n: (ds.features, vocab.features, ds.labels) for n, ds in sets.items()}
+    return probs
+
+
+def user_graph(x, v, seed: int = 0):
+    "The NTK graph of the user's path: nouns by the library's rule without K."
+    import auto_k
+    from laic_nb.pipeline import positive_nouns
+    return auto_k.graph_for(x, v[positive_nouns(x, v, random_state=seed)])
+
+
+CONDUCTANCE_KS = (5, 10, 20, 40, 80, 160)  # conductance_study's spectral partitions
+
+
+def conductance_study(data=None, log=print) -> list:
+    "Are the classes communities of the user's graph: their conductance, the floor their size sets, the spectral partitions'."
+    import auto_k, real
+    from laic_nb.selection import cluster_conductance, labels_for_k, window_ks
+    from laic_nb.spectral import top_eigenpairs
+    lines = ["## Are the classes communities of the graph? (the user's nouns, seed 0)", "",
+             "Conductance: the share of a cluster's edge weight that leaves it (under 0.5: a community in the weak sense). "
+             "Floor: 1 - (n_c - 1) / (the class's mean number of edges per image), the least share of a class's edges that must "
+             "leave it when it has fewer images than an image has neighbours (edge counts; 0 when it has more). "
+             "K_wc: the largest candidate K (window_ks(2, 200)) whose spectral partition has mean conductance under 0.5; on all the "
+             "images, a random half and a random quarter (K_wc column and the classes' conductance).", "",
+             "| problem | true K | N | edges per image | classes: floor (counts) | classes: conductance, counts | classes: conductance (all, half, quarter) | "
+             "classes under 0.5, % | spectral partition, mean conductance at K = " + ", ".join(map(str, CONDUCTANCE_KS)) + " | K_wc (all, half, quarter) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    probs = study_problems(data)
+    root = real.data_root(data)
+    if not real.missing(root):
+        vocab, sets = auto_k.load_sets(root, ("imagenet_4shot",))
+        probs |= {n: (ds.features, vocab.features, ds.labels) for n, ds in sets.items()}
+    def k_wc(g, cap: int) -> tuple[int, dict]:
+        "K_wc of graph g over window_ks(2, cap), and the mean conductance of every partition computed."
+        ks = window_ks(2, cap).tolist()
+        vecs = top_eigenpairs(g, cap, 0)[1]
+        mean_c = {k: cluster_conductance(g, labels_for_k(vecs, k, 0)).mean() for k in sorted({*ks, *CONDUCTANCE_KS}) if k <= cap}
+        return max([k for k in ks if mean_c[k] < 0.5], default=2), mean_c
+
+    for name, (x, v, y) in probs.items():
+        t0 = time.perf_counter()
+        g = user_graph(x, v)
+        ones = g.copy(); ones.data[:] = 1.0  # the same edges, counted
+        deg = np.diff(ones.indptr)
+        lab = np.unique(y, return_inverse=True)[1].ravel(); sizes = np.bincount(lab)
+        floor = np.clip(1 - (sizes - 1) / (np.bincount(lab, weights=deg) / sizes), 0, None)
+        c, c_count = cluster_conductance(g, y), cluster_conductance(ones, y)
+        kw, mean_c = k_wc(g, min(200, len(x) // 3))
+        thin = []
+        for frac in (2, 4):  # the same classes, fewer images: a random half and quarter, nouns chosen again
+            rows = np.sort(np.random.default_rng(0).choice(len(x), len(x) // frac, replace=False))
+            gs = user_graph(x[rows], v)
+            thin.append((k_wc(gs, min(200, len(rows) // 3))[0], cluster_conductance(gs, y[rows]).mean()))
+        part = [f"{mean_c[k]:.2f}" if k in mean_c else "-" for k in CONDUCTANCE_KS]
+        lines.append(f"| {name} | {len(sizes)} | {len(x):,} | {deg.mean():.1f} | {floor.mean():.2f} | {c_count.mean():.2f} | "
+                     f"{c.mean():.2f}, {thin[0][1]:.2f}, {thin[1][1]:.2f} | {100 * (c < 0.5).mean():.0f} | " + ", ".join(part)
+                     + f" | {kw}, {thin[0][0]}, {thin[1][0]} |")
+        log(f"  {lines[-1]} ({time.perf_counter() - t0:.0f} s)")
+    return lines
+
+
+def window_study(data=None, log=print) -> list:
+    "K chosen by the default criterion in fixed windows [2, W] (the library's candidates), adaptive and edge-anchored footing."
+    from laic_nb.selection import DIFFUSION_FLOOR, EDGE_FLOOR, bulk_edge, select_n_clusters, window_ks
     footings = {f"adaptive t (floor {DIFFUSION_FLOOR:g}, the default)": dict(diffusion_time="auto", diffusion_floor=DIFFUSION_FLOOR),
                 f"edge-anchored t (floor {EDGE_FLOOR:g})": dict(diffusion_time="edge", diffusion_floor=EDGE_FLOOR)}
     lines = ["## K chosen in fixed windows [2, W] (the default criterion, the user's nouns, seed 0)", "",
              "| problem | true K | N | " + " | ".join(f"{f}: W = " + ", ".join(map(str, WINDOWS)) for f in footings) + " |",
              "|---|---|---|" + "---|" * len(footings)]
-    for name, (x, v, y) in probs.items():
+    for name, (x, v, y) in study_problems(data).items():
         t0 = time.perf_counter()
-        g = auto_k.graph_for(x, v[positive_nouns(x, v, random_state=0)])
+        g = user_graph(x, v)
         edge = bulk_edge(g, 0)
         cells = [", ".join(str(select_n_clusters(g, ks=window_ks(2, w), random_state=0, edge=edge, **o)) for w in WINDOWS if w < len(x))
                  for o in footings.values()]
@@ -167,6 +228,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dev", action="store_true", help="RULE_25's development run (its options and scores)")
     ap.add_argument("--final", action="store_true", help="run_method(k='auto') with the library's defaults, as a user calls it")
     ap.add_argument("--windows", action="store_true", help="K chosen in fixed windows [2, W], adaptive and edge-anchored footing")
+    ap.add_argument("--conductance", action="store_true", help="the classes' conductance on the user's graph")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--method", default="ntk-naive")
     ap.add_argument("--data", default=None, help="folder holding clip-vitb32-real/ (default: $LAIC_REAL_DATA or ../shared/data)")
@@ -181,6 +243,7 @@ def main(argv=None) -> int:
     if a.dev: out += dev_study(a.data, log)
     if a.final: out += final_run(tuple(a.seeds), a.data, log, a.method)
     if a.windows: out += window_study(a.data, log)
+    if a.conductance: out += conductance_study(a.data, log)
     import auto_k
     return auto_k.write_results(out + [""], t0, "auto_k_user.py", argv, a.out)
 

@@ -18,8 +18,8 @@ __all__ = ['ROW_BLOCK', 'DIFFUSION_TIME', 'DIFFUSION_FLOOR', 'EDGE_FLOOR', 'K_DI
            'LOWER_IS_BETTER', 'EXTRA_CRITERIA', 'DEFAULT_CRITERION', 'WINDOW_STEP', 'AUTO_MAX_CLUSTERS', 'TAUS',
            'cosine_silhouette', 'davies_bouldin', 'calinski_harabasz', 'adaptive_diffusion_time',
            'check_diffusion_time', 'diffusion_embedding', 'labels_for_k', 'bootstrap_stability', 'gaussian_bic',
-           'bulk_edge', 'check_criterion', 'candidate_ks', 'KCriteria', 'criteria_table', 'window_ks',
-           'select_n_clusters', 'auto_k_range', 'TauSelection', 'select_tau']
+           'bulk_edge', 'cluster_conductance', 'check_criterion', 'candidate_ks', 'KCriteria', 'criteria_table',
+           'window_ks', 'select_n_clusters', 'auto_k_range', 'TauSelection', 'select_tau']
 
 # %% ../nbs/12_selection.ipynb #115d931c
 def _cluster_index(labels, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -245,6 +245,23 @@ def bulk_edge(
         vals = top_eigenpairs(_rewired(a, rng), 2, rng, min_component_size=_min_component_size(n, 2))[0]
     return float(vals[1])
 
+
+# %% ../nbs/12_selection.ipynb #81fb9f04
+def cluster_conductance(
+    affinity, # (N, N) symmetric nonnegative graph, sparse or dense
+    labels, # (N,) cluster of each node
+) -> np.ndarray: # (C,) cut / volume of each cluster, in the order of np.unique(labels); 0 for a cluster without edges
+    "Share of each cluster's edge weight that leaves it (conductance): under 0.5, a community in the weak sense (Radicchi et al., 2004)."
+    a = check_affinity(affinity)
+    lab, sizes = _cluster_index(labels, a.shape[0])
+    c = len(sizes)
+    if sp.issparse(a):
+        g = a.tocoo()
+        same = lab[g.row] == lab[g.col]
+        inside = np.bincount(lab[g.row[same]], weights=g.data[same], minlength=c)
+    else: inside = np.array([a[np.ix_(m, m)].sum(dtype=np.float64) for m in (lab == k for k in range(c))])
+    vol = np.bincount(lab, weights=np.asarray(a.sum(1), dtype=np.float64).ravel(), minlength=c)
+    return np.divide(vol - inside, vol, out=np.zeros(c), where=vol > 0)
 
 # %% ../nbs/12_selection.ipynb #67229ae0
 CRITERIA = ("eigengap", "eigenratio", "silhouette", "davies_bouldin", "calinski_harabasz", "stability")
