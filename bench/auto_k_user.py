@@ -4,6 +4,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --final    # run_method(k="auto") as a user calls it
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --windows  # K chosen in fixed windows [2, W]: what the window does
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --conductance  # are the classes communities of the graph?
+    OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --neighbours   # K chosen on graphs with fewer neighbours per image
 
 The earlier rounds (bench/auto_k.py) gave every criterion candidates [2, 2K] and 6K noun centers: both read the true K.
 Here the nouns come from the library's rule without K and the candidates from the library's window, so what is measured
@@ -204,6 +205,32 @@ def conductance_study(data=None, log=print) -> list:
     return lines
 
 
+NEIGHBOURS = (5, 10, 15, 30)  # neighbours_study's q (30: the paper's graph)
+
+
+def neighbours_study(data=None, log=print) -> list:
+    "K chosen with the library's growing window on the NTK graph with q neighbours, adaptive and edge-anchored footing."
+    from laic_nb.ntk import ntk_affinity
+    from laic_nb.pipeline import positive_nouns
+    from laic_nb.selection import auto_k_range, cluster_conductance, select_n_clusters
+    lines = ["## K chosen on graphs with fewer neighbours (the user's nouns, seed 0, the growing window)", "",
+             "Per q: K by the default (adaptive footing) / by the edge-anchored footing / the classes' mean conductance.", "",
+             "| problem | true K | " + " | ".join(f"q = {q}" for q in NEIGHBOURS) + " |", "|---|---|" + "---|" * len(NEIGHBOURS)]
+    for name, (x, v, y) in study_problems(data).items():
+        if len(x) > 5000: continue  # the 20,000-image problem: the edge footing fills every window there (window_study)
+        t0 = time.perf_counter()
+        t = v[positive_nouns(x, v, random_state=0)]
+        k_max, start = auto_k_range(None, len(x))
+        cells = []
+        for q in NEIGHBOURS:
+            g = ntk_affinity(x, t, 0.04, knn=q)
+            ka, ke = (select_n_clusters(g, 2, k_max, grow_from=start, diffusion_time=f) for f in ("auto", "edge"))
+            cells.append(f"{ka} / {ke} / {cluster_conductance(g, y).mean():.2f}")
+        lines.append(f"| {name} | {len(np.unique(y))} | " + " | ".join(cells) + " |")
+        log(f"  {lines[-1]} ({time.perf_counter() - t0:.0f} s)")
+    return lines
+
+
 def window_study(data=None, log=print) -> list:
     "K chosen by the default criterion in fixed windows [2, W] (the library's candidates), adaptive and edge-anchored footing."
     from laic_nb.selection import DIFFUSION_FLOOR, EDGE_FLOOR, bulk_edge, select_n_clusters, window_ks
@@ -229,6 +256,7 @@ def main(argv=None) -> int:
     ap.add_argument("--final", action="store_true", help="run_method(k='auto') with the library's defaults, as a user calls it")
     ap.add_argument("--windows", action="store_true", help="K chosen in fixed windows [2, W], adaptive and edge-anchored footing")
     ap.add_argument("--conductance", action="store_true", help="the classes' conductance on the user's graph")
+    ap.add_argument("--neighbours", action="store_true", help="K chosen on NTK graphs with 5 to 30 neighbours per image")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--method", default="ntk-naive")
     ap.add_argument("--data", default=None, help="folder holding clip-vitb32-real/ (default: $LAIC_REAL_DATA or ../shared/data)")
@@ -244,6 +272,7 @@ def main(argv=None) -> int:
     if a.final: out += final_run(tuple(a.seeds), a.data, log, a.method)
     if a.windows: out += window_study(a.data, log)
     if a.conductance: out += conductance_study(a.data, log)
+    if a.neighbours: out += neighbours_study(a.data, log)
     import auto_k
     return auto_k.write_results(out + [""], t0, "auto_k_user.py", argv, a.out)
 
