@@ -11,14 +11,15 @@ import scipy.sparse as sp
 from .core import LaicInputError, check_features, check_int, l2_normalize
 from .knn import cosine_knn, knn_graph
 from .metrics import contingency, evaluate
-from .selection import LOWER_IS_BETTER, criteria_table
+from .selection import LOWER_IS_BETTER, cluster_conductance, criteria_table
 from .vocab import nearest_nouns
 
 # %% auto #0
 __all__ = ['FEATURE_KNN', 'EXACT_KNN_MAX', 'OUTLIER_TYPICALITY', 'DUPLICATE_COSINE', 'DUPLICATE_CLOSER', 'NAME_LOGIT_SCALE',
            'UMAP_MIN_IMAGES', 'GUIDANCE_CRITERIA', 'GUIDANCE_MAX_K', 'GUIDANCE_CANDIDATES', 'TINY_CLUSTER_SHARE',
-           'feature_knn', 'typicality', 'typical_order', 'duplicate_threshold', 'near_duplicates', 'name_confidence',
-           'project_2d', 'guidance_candidates', 'KGuidance', 'k_warnings', 'k_guidance', 'Exploration', 'explore']
+           'LEAKY_CLUSTERS', 'feature_knn', 'typicality', 'typical_order', 'duplicate_threshold', 'near_duplicates',
+           'name_confidence', 'project_2d', 'guidance_candidates', 'KGuidance', 'k_warnings', 'k_guidance',
+           'Exploration', 'explore']
 
 # %% ../nbs/17b_explore.ipynb #597d8f09
 FEATURE_KNN = 15  # neighbours per image for typicality, duplicates and the map (UMAP's default n_neighbors)
@@ -187,6 +188,7 @@ GUIDANCE_CRITERIA = ("eigengap", "silhouette", "davies_bouldin", "calinski_harab
 GUIDANCE_MAX_K = 100  # candidates stop here (each candidate costs one discretisation of the embedding)
 GUIDANCE_CANDIDATES = 12  # candidates at most
 TINY_CLUSTER_SHARE = 0.2  # a cluster under this share of the mean size N / K is called tiny
+LEAKY_CLUSTERS = 0.5  # mean conductance from which the clusters are not communities of the graph (Radicchi's weak sense)
 
 # %% ../nbs/17b_explore.ipynb #83851001
 def guidance_candidates(
@@ -225,8 +227,11 @@ def k_warnings(
     chosen: dict, # criterion -> preferred K
     k_used: int, # the K of the clustering
     sizes: dict, # cluster id -> size
+    conductance=None, # (K,) `cluster_conductance` of the clusters on the graph, in sorted id order (None: not known)
+    degree: float | None = None, # the graph's mean number of edges per image (None: not known)
 ) -> list: # plain-English warnings (empty: none)
-    "No majority of the criteria on one K (within 10 %), a majority away from the K used, clusters under a fifth of N / K."
+    "No majority of the criteria on one K (within 10 %), a majority away from the K used, clusters under a fifth of N / K, "
+    "clusters that are not communities of the graph (mean conductance at least `LEAKY_CLUSTERS`)."
     out = []
     if chosen:
         near = lambda a, b: abs(a - b) <= max(1, 0.1 * b)
@@ -245,11 +250,21 @@ def k_warnings(
         out.append(f"{len(tiny)} tiny cluster(s), under a fifth of the mean size {n / k:.0f}: "
                    + ", ".join(f"cluster {c} ({s} image{'s' if s != 1 else ''})" for s, c in tiny[:10])
                    + (" ..." if len(tiny) > 10 else "") + ". Merge them, or try a smaller K.")
+    if conductance is not None and len(conductance) and np.mean(conductance) >= LEAKY_CLUSTERS:
+        c = np.asarray(conductance, dtype=np.float64)
+        why = ""
+        if degree is not None and n / k - 1 < degree / 2:
+            why = (f" At {n / k:.0f} images a cluster against {degree:.0f} edges an image, at least "
+                   f"{100 * (1 - (n / k - 1) / degree):.0f} % of a cluster's edges must leave it, whatever the images.")
+        out.append(f"The clusters send {100 * c.mean():.0f} % of their edge weight in the graph to other clusters on average, "
+                   f"and {int((c >= 0.5).sum())} of {len(c)} send more than they keep: they are not communities of the graph, so "
+                   f"no label-free criterion on it can confirm K = {k_used}; treat K as a choice of granularity (a smaller K "
+                   f"gives firmer clusters).{why}")
     return out
 
 # %% ../nbs/17b_explore.ipynb #d549bc6a
 def k_guidance(
-    graph, # (N, N) the graph to score (the method's, or a kNN graph of the features); unused with `selection`
+    graph, # (N, N) the graph to score (the method's, or a kNN graph of the features); with `selection`: None, or the graph clustered
     labels, # (N,) the clustering shown
     graph_name: str = "the method's graph", # the graph in words, for the report
     ks=None, # candidates (None: `guidance_candidates`)
@@ -269,8 +284,12 @@ def k_guidance(
         if len(cand) < 2: return None
         t = criteria_table(graph, ks=cand, criteria=GUIDANCE_CRITERIA, random_state=random_state)
     chosen = t.chosen
+    cond = degree = None
+    if graph is not None:  # the clusters on the graph: communities or not
+        cond = cluster_conductance(graph, lab)
+        degree = float(np.mean(np.diff(sp.csr_matrix(graph).indptr))) if sp.issparse(graph) else float(np.count_nonzero(graph) / len(lab))
     return KGuidance(t.ks, t.scores, chosen, k_used, LOWER_IS_BETTER, graph_name,
-                     k_warnings(chosen, k_used, dict(zip(ids.tolist(), sizes.tolist()))))
+                     k_warnings(chosen, k_used, dict(zip(ids.tolist(), sizes.tolist())), cond, degree))
 
 # %% ../nbs/17b_explore.ipynb #caf4ae7b
 @dataclass

@@ -502,7 +502,8 @@ def cluster_images(
             run.exploration = explore(x, r.labels, run.names, noun_features=ens, nouns=vocab, affinity=getattr(r.estimator, "affinity_", None),
                                       labels_true=run.labels_true, class_names=getattr(ds, "class_names", None) or None,
                                       guidance=sel is None, random_state=seed)
-            if sel is not None: run.exploration.guidance = k_guidance(None, r.labels, selection=sel)
+            if sel is not None:  # the curve that chose K; on the method's graph (when it has one) whether its clusters are communities
+                run.exploration.guidance = k_guidance(getattr(r.estimator, "affinity_", None), r.labels, selection=sel)
     run.result, run.timings = r, timer.report()
     run.config["k_used"] = r.n_clusters
     return run
