@@ -257,7 +257,7 @@ def k_warnings(
             why = (f" At {n / k:.0f} images a cluster against {degree:.0f} edges an image, at least "
                    f"{100 * (1 - (n / k - 1) / degree):.0f} % of a cluster's edges must leave it, whatever the images.")
         out.append(f"The clusters send {100 * c.mean():.0f} % of their edge weight in the graph to other clusters on average, "
-                   f"and {int((c >= 0.5).sum())} of {len(c)} send more than they keep: they are not communities of the graph, so "
+                   f"and {int((c >= 0.5).sum())} of {len(c)} send at least half: they are not communities of the graph, so "
                    f"no label-free criterion on it can confirm K = {k_used}; treat K as a choice of granularity (a smaller K "
                    f"gives firmer clusters).{why}")
     return out
@@ -287,7 +287,7 @@ def k_guidance(
     cond = degree = None
     if graph is not None:  # the clusters on the graph: communities or not
         cond = cluster_conductance(graph, lab)
-        degree = float(np.mean(np.diff(sp.csr_matrix(graph).indptr))) if sp.issparse(graph) else float(np.count_nonzero(graph) / len(lab))
+        degree = (sp.csr_matrix(graph).nnz if sp.issparse(graph) else np.count_nonzero(graph)) / len(lab)  # edges per image
     return KGuidance(t.ks, t.scores, chosen, k_used, LOWER_IS_BETTER, graph_name,
                      k_warnings(chosen, k_used, dict(zip(ids.tolist(), sizes.tolist())), cond, degree))
 
