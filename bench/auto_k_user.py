@@ -132,8 +132,8 @@ def final_run(seeds=(0, 1, 2), data=None, log=print, method: str = "ntk-naive") 
 WINDOWS = (20, 40, 80, 160)  # window_study's fixed windows [2, W]
 
 
-def study_problems(data=None) -> dict:
-    "The sixth round's problems: name -> (image features, vocabulary features, labels); the real sets where present."
+def study_problems(data=None, real_sets=("food101", "dtd", "caltech101")) -> dict:
+    "The sixth round's problems: name -> (image features, vocabulary features, labels); `real_sets` where present."
     import auto_k, real
     from laic_nb.data import make_vl_blobs
     probs = {f"synthetic K={k}, confusion 0.5": auto_k.synthetic_problem(k, 0.5, 0) for k in (5, 20, 50, 100)}
@@ -142,7 +142,7 @@ def study_problems(data=None) -> dict:
     probs["synthetic K=10, 2,000 per class (N = 20,000)"] = (big.image_features, big.text_features, big.labels)
     root = real.data_root(data)
     if not real.missing(root):
-        vocab, sets = auto_k.load_sets(root, ("food101", "dtd", "caltech101"))
+        vocab, sets = auto_k.load_sets(root, real_sets)
         probs |= {n: (ds.features, vocab.features, ds.labels) for n, ds in sets.items()}
     return probs
 
@@ -159,7 +159,6 @@ CONDUCTANCE_KS = (5, 10, 20, 40, 80, 160)  # conductance_study's spectral partit
 
 def conductance_study(data=None, log=print) -> list:
     "Are the classes communities of the user's graph: their conductance, the floor their size sets, the spectral partitions'."
-    import auto_k, real
     from laic_nb.selection import cluster_conductance, labels_for_k, window_ks
     from laic_nb.spectral import top_eigenpairs
     lines = ["## Are the classes communities of the graph? (the user's nouns, seed 0)", "",
@@ -171,11 +170,7 @@ def conductance_study(data=None, log=print) -> list:
              "| problem | true K | N | edges per image | classes: floor (counts) | classes: conductance, counts | classes: conductance (all, half, quarter) | "
              "classes under 0.5, % | spectral partition, mean conductance at K = " + ", ".join(map(str, CONDUCTANCE_KS)) + " | K_wc (all, half, quarter) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    probs = study_problems(data)
-    root = real.data_root(data)
-    if not real.missing(root):
-        vocab, sets = auto_k.load_sets(root, ("imagenet_4shot",))
-        probs |= {n: (ds.features, vocab.features, ds.labels) for n, ds in sets.items()}
+    probs = study_problems(data, ("food101", "dtd", "caltech101", "imagenet_4shot"))
     def k_wc(g, cap: int) -> tuple[int, dict]:
         "K_wc of graph g over window_ks(2, cap), and the mean conductance of every partition computed."
         ks = window_ks(2, cap).tolist()

@@ -188,7 +188,7 @@ GUIDANCE_CRITERIA = ("eigengap", "silhouette", "davies_bouldin", "calinski_harab
 GUIDANCE_MAX_K = 100  # candidates stop here (each candidate costs one discretisation of the embedding)
 GUIDANCE_CANDIDATES = 12  # candidates at most
 TINY_CLUSTER_SHARE = 0.2  # a cluster under this share of the mean size N / K is called tiny
-LEAKY_CLUSTERS = 0.5  # mean conductance from which the clusters are not communities of the graph (Radicchi's weak sense)
+LEAKY_CLUSTERS = 0.5  # conductance from which a cluster is not a community of the graph (Radicchi's weak sense); the warning reads the mean
 
 # %% ../nbs/17b_explore.ipynb #83851001
 def guidance_candidates(
@@ -257,7 +257,7 @@ def k_warnings(
             why = (f" At {n / k:.0f} images a cluster against {degree:.0f} edges an image, at least "
                    f"{100 * (1 - (n / k - 1) / degree):.0f} % of a cluster's edges must leave it, whatever the images.")
         out.append(f"The clusters send {100 * c.mean():.0f} % of their edge weight in the graph to other clusters on average, "
-                   f"and {int((c >= 0.5).sum())} of {len(c)} send at least half: they are not communities of the graph, so "
+                   f"and {int((c >= LEAKY_CLUSTERS).sum())} of {len(c)} send at least half: they are not communities of the graph, so "
                    f"no label-free criterion on it can confirm K = {k_used}; treat K as a choice of granularity (a smaller K "
                    f"gives firmer clusters).{why}")
     return out
