@@ -17,7 +17,7 @@ from .core import (check_features, check_same_dim, check_n_clusters, check_dense
                           ENGINES)
 from .knn import KNN, GRAPHS, PRECISIONS, check_knn, kernel_topk, knn_graph
 from .ntk import TAU, _ntk_topk, ntk_kernel
-from .spectral import (MAX_CLUSTERS, ASSIGN_LABELS, SpectralModel, _as_affinity, _spectral_fit, _spectral_clustering_auto_k,
+from .spectral import (ASSIGN_LABELS, eigengap_k_max, SpectralModel, _as_affinity, _spectral_fit, _spectral_clustering_auto_k,
                               _normalized_affinity, _spectral_assign, spectral_extend)
 from .assign import UNKNOWN, UNKNOWN_RATE, unknown_reference, unknown_threshold, _nearest_cosine, _graph_rows
 from .selection import DEFAULT_CRITERION, auto_k_range, select_n_clusters, select_tau
@@ -83,11 +83,11 @@ def validate_images_and_text(
     check_same_dim(x, t)
     return x, t
 
-def _spectral_labels(affinity, n_clusters, max_clusters: int, assign_labels: str, random_state) -> SpectralModel:
+def _spectral_labels(affinity, n_clusters, max_clusters, assign_labels: str, random_state) -> SpectralModel:
     "The `SpectralModel` of a graph built by an estimator: K given (checked), or by the eigengap from one eigensolve."
     a = _as_affinity(affinity)
     n = a.shape[0]
-    if n_clusters is None: return _spectral_clustering_auto_k(a, min(max_clusters, n - 1), assign_labels, random_state)
+    if n_clusters is None: return _spectral_clustering_auto_k(a, eigengap_k_max(max_clusters, n), assign_labels, random_state)
     return _spectral_fit(a, int(n_clusters), assign_labels, random_state)
 
 SPECTRAL_STATE = ("spectral_values_", "spectral_vectors_", "spectral_degrees_", "spectral_assigner_")  # a fitted SpectralModel, flat
@@ -243,7 +243,7 @@ class NTKSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
                                                            random_state=random_seed(self.random_state), return_table=True,
                                                            image_features=x)  # read only by criteria that model the images ("bic")
             k = self.n_clusters_selection_.best(self.n_clusters_selection_.criterion)
-        model = _spectral_labels(affinity, k, self.max_clusters or MAX_CLUSTERS, self.assign_labels, self.random_state)
+        model = _spectral_labels(affinity, k, self.max_clusters, self.assign_labels, self.random_state)
         self.n_clusters_ = model.n_clusters
         self.labels_ = _vote(self, model.labels, model.assigned, idx, val)
         nb = len(prompts)
@@ -356,7 +356,7 @@ def _choose_tau(self, # the NTKSpectralClustering being fitted
         gs = [knn_graph(idx[b], val[b], self.graph) for b in range(len(t))]
         return gs[0] if len(gs) == 1 else sum(gs[1:], gs[0]) / len(gs)
     given = None if self.n_clusters in (None, "auto") else int(self.n_clusters)
-    self.tau_selection_ = select_tau(x, prompts, n_clusters=given, k_max=min(self.max_clusters or MAX_CLUSTERS, len(x) - 1),
+    self.tau_selection_ = select_tau(x, prompts, n_clusters=given, k_max=eigengap_k_max(self.max_clusters, len(x)),
                                      criterion="eigengap" if self.n_clusters is None else DEFAULT_CRITERION,
                                      build_graph=prompt_ensemble_graph, random_state=random_seed(self.random_state))
     return float(self.tau_selection_.tau)
@@ -460,7 +460,7 @@ class ClipSpectralClustering(AssignMixin, ClusterMixin, BaseEstimator):
             self.n_clusters_selection_ = select_n_clusters(a, 2, k_max, grow_from=start, random_state=random_seed(self.random_state),
                                                            return_table=True, image_features=x)
             k = self.n_clusters_selection_.best(self.n_clusters_selection_.criterion)
-        model = _spectral_labels(a, k, self.max_clusters or MAX_CLUSTERS, self.assign_labels, self.random_state)
+        model = _spectral_labels(a, k, self.max_clusters, self.assign_labels, self.random_state)
         self.n_clusters_ = model.n_clusters
         self.labels_ = _vote(self, model.labels, model.assigned, idx, val)
         self.kth_ = _kth(val, 1, n)[0]

@@ -70,14 +70,14 @@ def _estimate_k(x, t=None, tau: float = TAU, knn: int = KNN, max_clusters: int |
     "`criterion` by `auto_k_range` (`table`: the `KCriteria` that chose, None for the eigengap's own search up to max_clusters or 20)."
     from laic_nb.ntk import _ntk_topk
     from laic_nb.knn import kernel_topk, knn_graph
-    from laic_nb.spectral import _as_affinity, _top_eigenpairs, _eigengap
+    from laic_nb.spectral import _as_affinity, _top_eigenpairs, _eigengap, eigengap_k_max
     x = l2_normalize(x)
     knn = min(knn, len(x) - 1)
     if t is not None: a = knn_graph(*(r[0] for r in _ntk_topk(x, np.ascontiguousarray(t, dtype=np.float32)[None], float(tau), knn)))
     else: a = knn_graph(*kernel_topk(x, None, knn))
     a = _as_affinity(a)
     if criterion == "eigengap":  # spectral's own search (the library's first rule), kept as it was
-        top = min(max_clusters or MAX_CLUSTERS, len(x) - 1)
+        top = eigengap_k_max(max_clusters, len(x))
         vals, _ = _top_eigenpairs(a, top + 1, random_state, min_component_size=max(2, len(x) // (10 * top)))
         return None if table else _eigengap(vals)
     k_max, start = auto_k_range(max_clusters, len(x))

@@ -17,7 +17,7 @@ from .core import (check_features, check_same_dim, check_n_clusters, check_int, 
 from .vocab import spherical_kmeans, _spherical_kmeans, KMEANS_N_INIT, KMEANS_N_ITER, KMEANS_TOL
 from .datasets import consistency_class
 from .knn import KNN, cosine_knn, _cosine_knn, kernel_topk, knn_graph
-from .spectral import MAX_CLUSTERS
+from .spectral import eigengap_k_max
 from .selection import auto_k_range, select_n_clusters
 from .cluster import AssignMixin, validate_images, validate_images_and_text, _nearest_center
 from .assign import UNKNOWN_RATE
@@ -144,7 +144,7 @@ class RelationalKMeans(AssignMixin, ClusterMixin, TransformerMixin, BaseEstimato
         k = check_n_clusters(self.n_clusters, n, auto=True)
         if k is None and n < 3: raise ValueError(f"n_clusters='auto' chooses K in [2, N - 1], which needs N >= 3 images, got N={n}: pass n_clusters")
         if self.filter_nouns:  # K unknown: paper 2's k_f for MAX_CLUSTERS clusters
-            self.n_centers_ = self.n_centers or paper2_n_centers(n, k if k is not None else min(MAX_CLUSTERS, n - 1))
+            self.n_centers_ = self.n_centers or paper2_n_centers(n, k if k is not None else eigengap_k_max(None, n))
             self.noun_indices_ = _candidate_nouns(l2_normalize(x), l2_normalize(t), self.n_centers_, self.per_center,
                                                   check_random_state(self.random_state))
         else:

@@ -19,7 +19,7 @@ MAX_CLUSTERS = 20  # largest K the eigengap considers unless told: the one defau
 # %% auto #0
 __all__ = ['MAX_CLUSTERS', 'ASSIGN_LABELS', 'check_affinity', 'normalized_affinity', 'top_eigenpairs', 'row_normalize',
            'spectral_embedding', 'planted_partition', 'discretize', 'SpectralModel', 'spectral_clustering',
-           'spectral_extend', 'estimate_n_clusters', 'cosine_knn_affinity']
+           'spectral_extend', 'estimate_n_clusters', 'eigengap_k_max', 'cosine_knn_affinity']
 
 # %% ../nbs/10_spectral.ipynb #85ff97eb
 def _dense_asymmetry(a: np.ndarray, block: int = 2048) -> float:
@@ -344,6 +344,14 @@ def estimate_n_clusters(
     vals, _ = _top_eigenpairs(a, max_clusters + 1, random_state, min_component_size=min_component_size)
     k = _eigengap(vals)
     return (k, vals) if return_eigenvalues else k
+
+# %% ../nbs/10_spectral.ipynb #641051d8
+def eigengap_k_max(
+    max_clusters, # an estimator's `max_clusters`: None (`MAX_CLUSTERS`) or the largest K it may choose
+    n: int, # number of images (nodes)
+) -> int: # the largest K the eigengap searches
+    "The eigengap's search bound: `max_clusters` (None: `MAX_CLUSTERS`), never above N - 1."
+    return min(MAX_CLUSTERS if max_clusters is None else int(max_clusters), n - 1)
 
 # %% ../nbs/10_spectral.ipynb #84ab477e
 def _spectral_clustering_auto_k(a, max_clusters: int, assign_labels: str = "discretize", random_state=0) -> SpectralModel:
