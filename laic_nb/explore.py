@@ -346,6 +346,7 @@ def explore(
     labels_true=None, # (N,) classes, when known (folders, a benchmark): adds the class x cluster table and metrics
     class_names=None, # names of the classes (default: their values)
     guidance: bool = True, # compute the K guidance (an eigensolve and one discretisation per candidate)
+    selection=None, # the `selection.KCriteria` that chose K, when it was chosen label-free: the guidance shows its curve (nothing recomputed) and checks the clusters on this exploration's graph
     random_state: int = 0, # seed of NN-descent, UMAP and the eigensolver
     progress: bool = False, # progress notes
 ) -> Exploration:
@@ -382,7 +383,7 @@ def explore(
     lap("names")
     xy, projection = project_2d(x, knn, random_state)
     lap("map")
-    kg = k_guidance(graph, lab, graph_name, random_state=random_state) if guidance else None
+    kg = k_guidance(graph, lab, graph_name, random_state=random_state, selection=selection) if guidance else None
     lap("guidance")
     table = met = None
     if labels_true is not None:

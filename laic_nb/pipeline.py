@@ -17,7 +17,7 @@ from .ntk import TAU
 from .spectral import MAX_CLUSTERS
 from .methods import METHODS, Method, check_method, check_params, build_estimator
 from .centers import CENTERS_MODES
-from .explore import Exploration, explore, k_guidance
+from .explore import Exploration, explore
 from .selection import AUTO_MAX_CLUSTERS, DEFAULT_CRITERION, KCriteria, auto_k_range, check_criterion, select_n_clusters
 from .gallery import overview_html, file_thumbnails, write_report
 from .images import to_pil, item_path
@@ -501,9 +501,7 @@ def cluster_images(
         with timer("explore"):
             run.exploration = explore(x, r.labels, run.names, noun_features=ens, nouns=vocab, affinity=getattr(r.estimator, "affinity_", None),
                                       labels_true=run.labels_true, class_names=getattr(ds, "class_names", None) or None,
-                                      guidance=sel is None, random_state=seed)
-            if sel is not None:  # the curve that chose K; on the method's graph (when it has one) whether its clusters are communities
-                run.exploration.guidance = k_guidance(getattr(r.estimator, "affinity_", None), r.labels, selection=sel)
+                                      selection=sel, random_state=seed)  # K chosen: its curve, the clusters checked on the graph
     run.result, run.timings = r, timer.report()
     run.config["k_used"] = r.n_clusters
     return run

@@ -345,7 +345,7 @@ def estimate_n_clusters(
     k = _eigengap(vals)
     return (k, vals) if return_eigenvalues else k
 
-# %% ../nbs/10_spectral.ipynb #641051d8
+# %% ../nbs/10_spectral.ipynb #5b5f36b2
 def eigengap_k_max(
     max_clusters, # an estimator's `max_clusters`: None (`MAX_CLUSTERS`) or the largest K it may choose
     n: int, # number of images (nodes)
