@@ -5,6 +5,7 @@
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --windows  # K chosen in fixed windows [2, W]: what the window does
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --conductance  # are the classes communities of the graph?
     OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --neighbours   # K chosen on graphs with fewer neighbours per image
+    OMP_NUM_THREADS=1 .venv/bin/python bench/auto_k_user.py --limits       # what stops the goal: the cap, the features, the sparse graph
 
 The earlier rounds (bench/auto_k.py) gave every criterion candidates [2, 2K] and 6K noun centers: both read the true K.
 Here the nouns come from the library's rule without K and the candidates from the library's window, so what is measured
@@ -226,6 +227,50 @@ def neighbours_study(data=None, log=print) -> list:
     return lines
 
 
+PURITY_QS = (1, 3, 10)  # limits_study: the share of an image's q nearest images (cosine) in its own class
+
+
+def neighbour_purity(x, y, qs=PURITY_QS) -> dict:
+    "q -> the mean share of each image's q nearest other images (cosine on the features) that share its class (reads the labels)."
+    from laic_nb.knn import cosine_knn
+    idx, _ = cosine_knn(x, max(qs))
+    same = np.asarray(y)[idx] == np.asarray(y)[:, None]
+    return {q: float(same[:, :q].mean()) for q in qs}
+
+
+def limits_study(data=None, log=print) -> list:
+    "What stops the goal: per problem, how alike an image's nearest images are by class, the default's K with no cap on the "
+    "window, and the edge-anchored footing on the sparse 5-NN graph (the lead of the neighbours study)."
+    from laic_nb.ntk import ntk_affinity
+    from laic_nb.pipeline import positive_nouns
+    from laic_nb.selection import auto_k_range, select_n_clusters
+    from laic_nb.spectral import spectral_clustering
+    from laic_nb.metrics import cluster_acc
+    lines = ["## What stops the goal (the user's nouns, seed 0)", "",
+             "Same class among the q nearest: the mean share of each image's q nearest other images (cosine on the image features) "
+             "that are of its class (read from the labels; a diagnosis, not a criterion). Uncapped: the default criterion and "
+             "growing window with k_max = N - 1 instead of 200 (the window at which it stopped). Edge, q = 5: the edge-anchored "
+             "footing's K on the NTK 5-NN graph, the growing window up to 200. ACC at the true K and at the uncapped K: the user's "
+             "graph (30-NN), spectral clustering.", "",
+             "| problem | true K | N | images per class | same class among the q nearest, q = " + ", ".join(map(str, PURITY_QS))
+             + " | uncapped K (window) | edge, q = 5 | ACC at true K | ACC at uncapped K |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, (x, v, y) in study_problems(data, ("food101", "dtd", "caltech101", "imagenet_4shot", "imagenet_7shot")).items():
+        t0 = time.perf_counter()
+        k_true, n = len(np.unique(y)), len(x)
+        pur = neighbour_purity(x, y)
+        g = user_graph(x, v)
+        sel = select_n_clusters(g, 2, n - 1, grow_from=auto_k_range(None, n)[1], random_state=0, return_table=True)
+        k_unc = sel.best(sel.criterion)
+        k_max, start = auto_k_range(None, n)
+        ke = select_n_clusters(ntk_affinity(x, v[positive_nouns(x, v, random_state=0)], 0.04, knn=5), 2, k_max, grow_from=start,
+                               diffusion_time="edge", random_state=0)
+        acc = {k: cluster_acc(y, spectral_clustering(g, int(k), random_state=0)) for k in {k_true, k_unc}}
+        lines.append(f"| {name} | {k_true} | {n:,} | {n / k_true:.0f} | " + ", ".join(f"{pur[q]:.2f}" for q in PURITY_QS)
+                     + f" | {k_unc} (2..{sel.ks.max()}) | {ke} | {acc[k_true]:.3f} | {acc[k_unc]:.3f} |")
+        log(f"  {lines[-1]} ({time.perf_counter() - t0:.0f} s)")
+    return lines
+
+
 def window_study(data=None, log=print) -> list:
     "K chosen by the default criterion in fixed windows [2, W] (the library's candidates), adaptive and edge-anchored footing."
     from laic_nb.selection import DIFFUSION_FLOOR, EDGE_FLOOR, bulk_edge, select_n_clusters, window_ks
@@ -252,6 +297,7 @@ def main(argv=None) -> int:
     ap.add_argument("--windows", action="store_true", help="K chosen in fixed windows [2, W], adaptive and edge-anchored footing")
     ap.add_argument("--conductance", action="store_true", help="the classes' conductance on the user's graph")
     ap.add_argument("--neighbours", action="store_true", help="K chosen on NTK graphs with 5 to 30 neighbours per image")
+    ap.add_argument("--limits", action="store_true", help="what stops the goal: neighbour purity, the uncapped window, edge on 5-NN")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--method", default="ntk-naive")
     ap.add_argument("--data", default=None, help="folder holding clip-vitb32-real/ (default: $LAIC_REAL_DATA or ../shared/data)")
@@ -268,6 +314,7 @@ def main(argv=None) -> int:
     if a.windows: out += window_study(a.data, log)
     if a.conductance: out += conductance_study(a.data, log)
     if a.neighbours: out += neighbours_study(a.data, log)
+    if a.limits: out += limits_study(a.data, log)
     import auto_k
     return auto_k.write_results(out + [""], t0, "auto_k_user.py", argv, a.out)
 
