@@ -241,6 +241,7 @@ def neighbour_purity(x, y, qs=PURITY_QS) -> dict:
 def limits_study(data=None, log=print) -> list:
     "What stops the goal: per problem, how alike an image's nearest images are by class, the default's K with no cap on the "
     "window, and the edge-anchored footing on the sparse 5-NN graph (the lead of the neighbours study)."
+    import auto_k
     from laic_nb.ntk import ntk_affinity
     from laic_nb.pipeline import positive_nouns
     from laic_nb.selection import auto_k_range, select_n_clusters
@@ -258,12 +259,12 @@ def limits_study(data=None, log=print) -> list:
         t0 = time.perf_counter()
         k_true, n = len(np.unique(y)), len(x)
         pur = neighbour_purity(x, y)
-        g = user_graph(x, v)
-        sel = select_n_clusters(g, 2, n - 1, grow_from=auto_k_range(None, n)[1], random_state=0, return_table=True)
-        k_unc = sel.best(sel.criterion)
+        t = v[positive_nouns(x, v, random_state=0)]  # the user's nouns (`user_graph`'s), chosen once for both graphs
+        g = auto_k.graph_for(x, t)
         k_max, start = auto_k_range(None, n)
-        ke = select_n_clusters(ntk_affinity(x, v[positive_nouns(x, v, random_state=0)], 0.04, knn=5), 2, k_max, grow_from=start,
-                               diffusion_time="edge", random_state=0)
+        sel = select_n_clusters(g, 2, n - 1, grow_from=start, random_state=0, return_table=True)
+        k_unc = sel.best(sel.criterion)
+        ke = select_n_clusters(ntk_affinity(x, t, 0.04, knn=5), 2, k_max, grow_from=start, diffusion_time="edge", random_state=0)
         acc = {k: cluster_acc(y, spectral_clustering(g, int(k), random_state=0)) for k in {k_true, k_unc}}
         lines.append(f"| {name} | {k_true} | {n:,} | {n / k_true:.0f} | " + ", ".join(f"{pur[q]:.2f}" for q in PURITY_QS)
                      + f" | {k_unc} (2..{sel.ks.max()}) | {ke} | {acc[k_true]:.3f} | {acc[k_unc]:.3f} |")
